@@ -46,8 +46,9 @@ typedef struct hydra_interp {
 
 /* Starts Python in this child process (DESIGN.md decision 1) and registers
  * the main interpreter. Returns APR_SUCCESS or logs and returns an error.
- * Python is never finalised; `pchild` cleanups run child-exit callbacks. */
-apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server);
+ * Python is never finalised; `pchild` cleanups run child-exit callbacks.
+ * `optimize` is PythonOptimize. */
+apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server, int optimize);
 
 /* 1 once interp_system_init succeeded in this process. */
 int interp_system_ready(void);

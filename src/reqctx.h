@@ -31,6 +31,7 @@ typedef struct hydra_reqctx {
     apr_hash_t *registered_filters; /* req.register_*_filter(): name -> hydra_filter_reg* */
     const char *extension;   /* req.extension */
     PyObject *shared_request; /* for the main and shared-GIL interpreters */
+    hydra_interp *shared_owner; /* the interpreter that created it */
     int own_count;
     struct {
         hydra_interp *interp;

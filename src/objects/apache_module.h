@@ -32,7 +32,10 @@ static inline hydra_apache_state *hydra_state_from_module(PyObject *module)
     return (hydra_apache_state *)PyModule_GetState(module);
 }
 
-/* The process-wide main server, set in child_init before Python starts. */
+/* The process-wide main server and the child pool, set in child_init
+ * before Python starts (mod_hydra.c). The child pool's cleanups run the
+ * child-exit callbacks. */
 extern server_rec *hydra_main_server;
+extern apr_pool_t *hydra_child_pool;
 
 #endif /* HYDRA_APACHE_MODULE_H */

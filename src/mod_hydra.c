@@ -1,0 +1,108 @@
+/*
+ * mod_hydra.c - the Apache module record and hook wiring, nothing else.
+ *
+ * Directives live in config.c, the interpreter core in interp.c, the
+ * request path in dispatch.c. The module symbol is `python_module` so that
+ * existing `LoadModule python_module ...` lines keep working.
+ */
+#include "hydra.h"
+#include "config.h"
+#include "dispatch.h"
+#include "import.h"
+#include "interp.h"
+#include "objects/apache_module.h"
+
+server_rec *hydra_main_server;
+apr_pool_t *hydra_child_pool;
+
+/* interpreters.md §10 step 1; Python itself is not started in the parent. */
+static int hydra_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    ap_add_version_component(pconf, "mod_python/" HYDRA_MP_VERSION);
+    ap_add_version_component(pconf, "Python/" PY_VERSION);
+    return OK;
+}
+
+/* DESIGN.md decision 1: Python starts here, in each child. */
+static void hydra_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    hydra_child_pool = pchild;
+    hydra_main_server = s;
+    if (interp_system_init(pchild, s, hydra_optimize) != APR_SUCCESS)
+        return; /* logged; every Python invocation then answers 500 */
+    import_run_all(s);
+}
+
+static int hook_post_read_request(request_rec *r)
+{
+    return dispatch_post_read_request(r);
+}
+
+static int hook_trans(request_rec *r)
+{
+    return dispatch_phase(r, HYDRA_PHASE_TRANS);
+}
+
+static int hook_header_parser(request_rec *r)
+{
+    return dispatch_header_parser(r);
+}
+
+static int hook_access(request_rec *r)
+{
+    return dispatch_phase(r, HYDRA_PHASE_ACCESS);
+}
+
+static int hook_authen(request_rec *r)
+{
+    return dispatch_phase(r, HYDRA_PHASE_AUTHEN);
+}
+
+static int hook_authz(request_rec *r)
+{
+    return dispatch_phase(r, HYDRA_PHASE_AUTHZ);
+}
+
+static int hook_type(request_rec *r)
+{
+    return dispatch_phase(r, HYDRA_PHASE_TYPE);
+}
+
+static int hook_fixup(request_rec *r)
+{
+    return dispatch_phase(r, HYDRA_PHASE_FIXUP);
+}
+
+static int hook_log(request_rec *r)
+{
+    return dispatch_phase(r, HYDRA_PHASE_LOG);
+}
+
+static void hydra_register_hooks(apr_pool_t *p)
+{
+    ap_hook_post_config(hydra_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(hydra_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_read_request(hook_post_read_request, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(hook_trans, NULL, NULL, APR_HOOK_MIDDLE);
+    /* Registered after the PythonTransHandler hook: same order, runs second. */
+    ap_hook_translate_name(dispatch_location_skip, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_header_parser(hook_header_parser, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_access_checker(hook_access, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_user_id(hook_authen, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_auth_checker(hook_authz, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_type_checker(hook_type, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_fixups(hook_fixup, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(dispatch_content, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(hook_log, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+module AP_MODULE_DECLARE_DATA python_module = {
+    STANDARD20_MODULE_STUFF,
+    hydra_create_dir_config,
+    hydra_merge_config,
+    hydra_create_server_config,
+    hydra_merge_config,
+    hydra_directives,
+    hydra_register_hooks,
+};
