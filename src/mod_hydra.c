@@ -11,6 +11,7 @@
 #include "import.h"
 #include "interp.h"
 #include "objects/apache_module.h"
+#include "status.h"
 
 server_rec *hydra_main_server;
 apr_pool_t *hydra_child_pool;
@@ -94,6 +95,7 @@ static void hydra_register_hooks(apr_pool_t *p)
     ap_hook_type_checker(hook_type, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_fixups(hook_fixup, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(dispatch_content, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(hook_log, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
@@ -105,4 +107,5 @@ module AP_MODULE_DECLARE_DATA python_module = {
     hydra_merge_config,
     hydra_directives,
     hydra_register_hooks,
+    AP_MODULE_FLAG_NONE,
 };

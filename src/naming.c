@@ -6,6 +6,10 @@
  */
 #include "naming.h"
 
+#include <string.h>
+
+#include "apr_strings.h"
+
 /* §5: the directory of the requested file, always with a trailing '/'. */
 static const char *per_directory_name(apr_pool_t *p, const naming_input *in)
 {

@@ -6,7 +6,7 @@
 #ifndef HYDRA_NAMING_H
 #define HYDRA_NAMING_H
 
-#include "hydra.h"
+#include "apr_pools.h" /* only APR: the policy knows nothing of Apache or Python */
 
 /* The inputs of one naming decision. Any pointer may be NULL. */
 typedef struct naming_input {

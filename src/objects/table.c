@@ -129,21 +129,28 @@ apr_table_t *table_get_apr(hydra_apache_state *st, PyObject *obj)
 /* ---- storing ----------------------------------------------------------- */
 
 /* Stores key -> value (both str or bytes), replacing every entry for key
- * (`add` false) or appending one more (`add` true). The strings are copied
- * into the table's pool. */
+ * (`add` false) or appending one more (`add` true). Both are checked
+ * before anything is copied into the table's pool, so a rejected value
+ * costs the pool nothing. */
 static int table_store(table_object *t, PyObject *key, PyObject *value, int add)
 {
     apr_pool_t *p = table_pool(t);
-    const char *k = hydra_str_to_apache(p, key);
-    const char *v = k ? hydra_str_to_apache(p, value) : NULL;
+    PyObject *key_holder, *value_holder = NULL;
+    Py_ssize_t klen, vlen;
+    const char *k = hydra_str_as_latin1(key, &key_holder, &klen);
+    const char *v = k ? hydra_str_as_latin1(value, &value_holder, &vlen) : NULL;
 
-    if (!v)
-        return -1;
-    if (add)
-        apr_table_addn(t->table, k, v);
-    else
-        apr_table_setn(t->table, k, v);
-    return 0;
+    if (v) {
+        k = apr_pstrmemdup(p, k, (apr_size_t)klen);
+        v = apr_pstrmemdup(p, v, (apr_size_t)vlen);
+        if (add)
+            apr_table_addn(t->table, k, v);
+        else
+            apr_table_setn(t->table, k, v);
+    }
+    Py_XDECREF(key_holder);
+    Py_XDECREF(value_holder);
+    return v ? 0 : -1;
 }
 
 /* str and bytes go in as they are; anything else as str(obj). */
@@ -164,16 +171,35 @@ static int table_store_converted(table_object *t, PyObject *key, PyObject *value
     return rc;
 }
 
+/* The entries of `t` as they are now, in memory of their own, so the
+ * table can change while the copy is walked (t.update(t), popitem).
+ * NULL + MemoryError on failure; free with PyMem_Free. */
+static apr_table_entry_t *table_snapshot(const table_object *t, int *count)
+{
+    const apr_table_entry_t *e = table_entries(t, count);
+    apr_table_entry_t *copy = PyMem_Malloc(sizeof(*copy) * (size_t)(*count > 0 ? *count : 1));
+
+    if (!copy)
+        PyErr_NoMemory();
+    else
+        memcpy(copy, e, sizeof(*copy) * (size_t)*count);
+    return copy;
+}
+
 /* Every entry of another table, duplicates collapsing to the last value,
  * with the strings copied (the source may die first). */
-static void table_merge_table(table_object *t, const table_object *src)
+static int table_merge_table(table_object *t, const table_object *src)
 {
     int i, n;
-    const apr_table_entry_t *e = table_entries(src, &n);
+    apr_table_entry_t *e = table_snapshot(src, &n);
 
+    if (!e)
+        return -1;
     for (i = 0; i < n; i++)
         if (e[i].key && e[i].val)
             apr_table_set(t->table, e[i].key, e[i].val);
+    PyMem_Free(e);
+    return 0;
 }
 
 /* A mapping: keys() then m[key] for each, stored as str(key) -> str(value).
@@ -434,50 +460,39 @@ static PyObject *table_setdefault(PyObject *self, PyObject *args)
     return result;
 }
 
-/* APR can only remove every entry of a key, so removing just the first
+/* APR can only remove every entry of a key, so popping just the first
  * entry rebuilds the table from the others; their strings stay where they
  * are, in the table's pool, and only the pointers are re-added. */
-static void table_remove_first(table_object *t)
-{
-    int i, n;
-    const apr_table_entry_t *e = table_entries(t, &n);
-    apr_table_entry_t *rest = PyMem_Malloc(sizeof(*rest) * (size_t)(n > 1 ? n - 1 : 1));
-
-    if (!rest) {
-        /* Out of memory: fall back to what APR can do without a copy. */
-        apr_table_unset(t->table, e[0].key);
-        return;
-    }
-    memcpy(rest, e + 1, sizeof(*rest) * (size_t)(n - 1));
-    apr_table_clear(t->table);
-    for (i = 0; i < n - 1; i++)
-        apr_table_addn(t->table, rest[i].key, rest[i].val);
-    PyMem_Free(rest);
-}
-
 static PyObject *table_popitem(PyObject *self, PyObject *unused)
 {
     table_object *t = (table_object *)self;
-    int n;
-    const apr_table_entry_t *e = table_entries(t, &n);
-    PyObject *item;
+    int i, n;
+    apr_table_entry_t *e = table_snapshot(t, &n);
+    PyObject *item = NULL;
 
-    if (n == 0) {
-        PyErr_SetString(PyExc_KeyError, "popitem(): table is empty");
+    if (!e)
         return NULL;
+    if (n == 0)
+        PyErr_SetString(PyExc_KeyError, "popitem(): table is empty");
+    else if ((item = entry_item(&e[0]))) {
+        apr_table_clear(t->table);
+        for (i = 1; i < n; i++)
+            apr_table_addn(t->table, e[i].key, e[i].val);
     }
-    if ((item = entry_item(&e[0])))
-        table_remove_first(t);
+    PyMem_Free(e);
     return item;
 }
 
 static PyObject *table_update(PyObject *self, PyObject *other)
 {
     hydra_apache_state *st = state_of(self);
+    int rc;
 
     if (PyObject_TypeCheck(other, st->table_type))
-        table_merge_table((table_object *)self, (table_object *)other);
-    else if (table_merge_mapping((table_object *)self, other) < 0)
+        rc = table_merge_table((table_object *)self, (table_object *)other);
+    else
+        rc = table_merge_mapping((table_object *)self, other);
+    if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -617,10 +632,8 @@ static int table_tp_init(PyObject *self, PyObject *args, PyObject *kw)
         return -1;
     if (!items || items == Py_None)
         return 0;
-    if (PyObject_TypeCheck(items, state_of(self)->table_type)) {
-        table_merge_table((table_object *)self, (table_object *)items);
-        return 0;
-    }
+    if (PyObject_TypeCheck(items, state_of(self)->table_type))
+        return table_merge_table((table_object *)self, (table_object *)items);
     /* Anything with keys() is a mapping, as for dict(). */
     if ((keys_method = PyObject_GetAttrString(items, "keys"))) {
         Py_DECREF(keys_method);
