@@ -27,6 +27,7 @@ const char *const hydra_phase_default_callables[HYDRA_PHASE_COUNT] = {
 };
 
 int hydra_optimize = 0;
+int hydra_max_interpreters = HYDRA_DEFAULT_MAX_INTERPRETERS;
 
 int hydra_phase_from_name(const char *name)
 {
@@ -446,6 +447,26 @@ static const char *directive_optimize(cmd_parms *cmd, void *mconfig, int on)
     return NULL;
 }
 
+/* Hydra extension: a bound on interpreters per child, so that names built
+ * from request paths (PythonInterpPerDirectory) cannot grow without limit. */
+static const char *directive_max_interpreters(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    long n;
+
+    if (err)
+        return err;
+    n = strtol(value, &end, 10);
+    if (*value == '\0' || *end != '\0' || n < 0 || n > 100000)
+        return apr_psprintf(cmd->pool,
+                            "PythonMaxInterpreters must be a number from 0 (no limit) to 100000, "
+                            "not '%s'",
+                            value);
+    hydra_max_interpreters = (int)n;
+    return NULL;
+}
+
 static const char *directive_interp_gil(cmd_parms *cmd, void *mconfig, const char *value)
 {
     hydra_config *conf = mconfig;
@@ -521,5 +542,7 @@ const command_rec hydra_directives[] = {
                  "On: run Python with optimisation level 2 (-OO)"),
     AP_INIT_TAKE1("PythonInterpGIL", directive_interp_gil, NULL, RSRC_CONF | ACCESS_CONF,
                   "shared (default) or own: whether new interpreters get their own GIL"),
+    AP_INIT_TAKE1("PythonMaxInterpreters", directive_max_interpreters, NULL, RSRC_CONF,
+                  "most interpreters one child may create, main included (0: no limit)"),
     {NULL},
 };

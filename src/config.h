@@ -104,8 +104,10 @@ void *hydra_create_dir_config(apr_pool_t *p, char *dir);
 void *hydra_merge_config(apr_pool_t *p, void *base, void *add);
 void *hydra_create_server_config(apr_pool_t *p, server_rec *s);
 
-/* Process-global PythonOptimize flag (RSRC_CONF, read in child_init). */
-extern int hydra_optimize;
+/* Process-global settings (RSRC_CONF, read in child_init). */
+extern int hydra_optimize;         /* PythonOptimize */
+extern int hydra_max_interpreters; /* PythonMaxInterpreters */
+#define HYDRA_DEFAULT_MAX_INTERPRETERS 100
 
 static inline hydra_config *hydra_dir_config(request_rec *r)
 {

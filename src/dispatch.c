@@ -431,7 +431,7 @@ int dispatch_phase(request_rec *r, hydra_phase phase)
     name = interpreter_name(r, conf, hl->head->directory);
     interp = interp_acquire(name, conf->gil == HYDRA_GIL_OWN, r->server);
     if (!interp)
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return interp_acquire_refused() ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
 
     req = reqctx_request_object(r, interp);
     if (!req) {

@@ -36,6 +36,8 @@ static rec_state *rec_states;      /* by index */
 static hydra_interp *main_interp;
 static server_rec *log_server;
 static int system_ready;
+static int max_interpreters;
+static int live_names; /* names in the registry, main included */
 
 /* Per OS thread: its thread state for each interpreter (by index), and the
  * stack of interpreters it has acquired (re-entrancy). */
@@ -43,6 +45,12 @@ static __thread PyThreadState **tl_tstates;
 static __thread int tl_tstates_cap;
 static __thread hydra_interp *tl_stack[MAX_NESTING];
 static __thread int tl_depth;
+static __thread int tl_refused;
+
+int interp_acquire_refused(void)
+{
+    return tl_refused;
+}
 
 int interp_system_ready(void)
 {
@@ -287,8 +295,13 @@ static int init_main(hydra_interp *interp, server_rec *s)
 /* Adds a record for `name` in state NEW. Registry lock held. */
 static hydra_interp *registry_add(const char *name)
 {
-    hydra_interp *interp = apr_pcalloc(registry_pool, sizeof(*interp));
+    hydra_interp *interp;
 
+    if (max_interpreters > 0 && live_names >= max_interpreters) {
+        tl_refused = 1;
+        return NULL;
+    }
+    interp = apr_pcalloc(registry_pool, sizeof(*interp));
     if (interp_count == interp_cap) {
         int cap = interp_cap ? interp_cap * 2 : 16;
         hydra_interp **grown = realloc(by_index, cap * sizeof(*grown));
@@ -305,6 +318,7 @@ static hydra_interp *registry_add(const char *name)
     by_index[interp_count] = interp;
     rec_states[interp_count] = REC_NEW;
     interp_count++;
+    live_names++;
     apr_hash_set(registry, interp->name, APR_HASH_KEY_STRING, interp);
     return interp;
 }
@@ -375,6 +389,7 @@ static hydra_interp *registry_get(const char *name, int own_gil, server_rec *s)
         /* Forget the name; the slot of the failed record stays unused. */
         apr_hash_set(registry, interp->name, APR_HASH_KEY_STRING, NULL);
         by_index[interp->index] = NULL;
+        live_names--;
     }
     apr_thread_cond_broadcast(registry_cond);
     apr_thread_mutex_unlock(registry_lock);
@@ -390,6 +405,7 @@ hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s)
     PyThreadState *ts;
     int is_main;
 
+    tl_refused = 0;
     if (!system_ready) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "python_handler: Python is not initialised in this process.");
         return NULL;
@@ -405,6 +421,13 @@ hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s)
     interp = main_interp;
     if (!is_main || !main_interp->ready) {
         interp = registry_get(is_main ? HYDRA_MAIN_INTERPRETER : name, own_gil, s);
+        if (!interp && tl_refused) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                         "python_handler: not creating interpreter '%s': this process already "
+                         "has PythonMaxInterpreters (%d) interpreters",
+                         name, max_interpreters);
+            return NULL;
+        }
         if (!interp) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "python_handler: Can't get/create interpreter.");
             return NULL;
@@ -491,12 +514,14 @@ fail:
     return APR_EGENERAL;
 }
 
-apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server, int optimize)
+apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server,
+                                const interp_settings *settings)
 {
     PyThreadState *ts;
     apr_status_t rv;
 
     log_server = main_server;
+    max_interpreters = settings->max_interpreters;
     registry_pool = pchild;
     registry = apr_hash_make(pchild);
     if ((rv = apr_thread_mutex_create(&registry_lock, APR_THREAD_MUTEX_DEFAULT, pchild))
@@ -505,7 +530,7 @@ apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server, int
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, main_server, "cannot create the interpreter registry lock");
         return rv;
     }
-    if ((rv = start_python(optimize)) != APR_SUCCESS)
+    if ((rv = start_python(settings->optimize)) != APR_SUCCESS)
         return rv;
 
     main_interp = registry_add(HYDRA_MAIN_INTERPRETER);

@@ -44,11 +44,17 @@ typedef struct hydra_interp {
     int mode_warned[2];             /* one warning per (name, other mode) */
 } hydra_interp;
 
+/* Process-wide settings, from RSRC_CONF directives. */
+typedef struct interp_settings {
+    int optimize;         /* PythonOptimize */
+    int max_interpreters; /* PythonMaxInterpreters, counting main; 0 = no limit */
+} interp_settings;
+
 /* Starts Python in this child process (DESIGN.md decision 1) and registers
  * the main interpreter. Returns APR_SUCCESS or logs and returns an error.
- * Python is never finalised; `pchild` cleanups run child-exit callbacks.
- * `optimize` is PythonOptimize. */
-apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server, int optimize);
+ * Python is never finalised; `pchild` cleanups run child-exit callbacks. */
+apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server,
+                                const interp_settings *settings);
 
 /* 1 once interp_system_init succeeded in this process. */
 int interp_system_ready(void);
@@ -60,6 +66,10 @@ int interp_system_ready(void);
  * has been logged against `s`. Re-entrant: a thread may acquire again while
  * it has released the GIL inside an earlier acquisition. */
 hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s);
+
+/* 1 when the calling thread's last interp_acquire() failed because the
+ * PythonMaxInterpreters limit was reached (callers answer 503 then). */
+int interp_acquire_refused(void);
 
 /* Gives back what interp_acquire returned. */
 void interp_release(hydra_interp *interp);

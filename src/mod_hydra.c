@@ -28,9 +28,11 @@ static int hydra_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 /* DESIGN.md decision 1: Python starts here, in each child. */
 static void hydra_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    interp_settings settings = {hydra_optimize, hydra_max_interpreters};
+
     hydra_child_pool = pchild;
     hydra_main_server = s;
-    if (interp_system_init(pchild, s, hydra_optimize) != APR_SUCCESS)
+    if (interp_system_init(pchild, s, &settings) != APR_SUCCESS)
         return; /* logged; every Python invocation then answers 500 */
     import_run_all(s);
 }

@@ -18,7 +18,7 @@
 #include "apr_file_info.h"
 
 /* Type specs, one per object file. */
-extern PyType_Spec hydra_table_spec;      /* table.c: "_apache.table" (mp_table) */
+extern PyType_Spec hydra_table_spec;      /* table.c: "_apache.mp_table", exposed as _apache.table */
 extern PyType_Spec hydra_table_iter_spec; /* table.c */
 extern PyType_Spec hydra_request_spec;    /* request.c: "mp_request" */
 extern PyType_Spec hydra_server_spec;     /* server.c: "mp_server" */
@@ -63,6 +63,9 @@ PyObject *hydra_str_from_latin1(const char *s);
 /* str (Latin-1 encodable) or bytes -> C string copied into `p`.
  * NULL + TypeError("not an ISO-8859-1 string") otherwise. */
 const char *hydra_str_to_apache(apr_pool_t *p, PyObject *obj);
+/* The same checks without copying: a pointer valid while *holder lives
+ * (the caller Py_XDECREFs *holder); *len receives the length. */
+const char *hydra_str_as_latin1(PyObject *obj, PyObject **holder, Py_ssize_t *len);
 
 /* apache_functions.c: module-level functions of _apache ---------------- */
 extern PyMethodDef hydra_apache_functions[];

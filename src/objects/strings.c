@@ -11,10 +11,6 @@
  */
 #include "objects.h"
 
-/* Shared with table.c, which looks keys up without allocating from a pool.
- * TODO(lead): move this prototype into objects.h. */
-const char *hydra_str_as_latin1(PyObject *obj, PyObject **holder, Py_ssize_t *len);
-
 PyObject *hydra_str_from_apache(const char *s)
 {
     if (!s)

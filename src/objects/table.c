@@ -21,9 +21,6 @@
 
 #include <strings.h>
 
-/* Defined in strings.c. TODO(lead): move this prototype into objects.h. */
-const char *hydra_str_as_latin1(PyObject *obj, PyObject **holder, Py_ssize_t *len);
-
 typedef struct {
     PyObject_HEAD
     apr_table_t *table;
