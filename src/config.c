@@ -98,6 +98,26 @@ void *hydra_merge_config(apr_pool_t *p, void *base_, void *add_)
     return merged;
 }
 
+/* An empty PythonOption value means "removed" (directives.md §5.10);
+ * req.get_options() deletes such keys from the merged table. When no
+ * section matches a request, that table is the server's lookup_defaults,
+ * shared by every thread; deleting the keys here, once, single-threaded,
+ * keeps get_options() from writing to it. The result is the same: a key
+ * with "" and an absent key both merge and read as absent. */
+void hydra_config_strip_removed_options(server_rec *s)
+{
+    for (; s; s = s->next) {
+        hydra_config *conf = ap_get_module_config(s->lookup_defaults, &python_module);
+        const apr_array_header_t *arr = apr_table_elts(conf->options);
+        const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+        int i;
+        for (i = arr->nelts - 1; i >= 0; i--) {
+            if (e[i].val && e[i].val[0] == '\0')
+                apr_table_unset(conf->options, e[i].key);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Handler entries and their directories                              */
 

@@ -119,6 +119,9 @@ static inline hydra_config *hydra_server_config(server_rec *s)
     return (hydra_config *)ap_get_module_config(s->module_config, &python_module);
 }
 
+/* Called from post_config: see config.c. */
+void hydra_config_strip_removed_options(server_rec *s);
+
 /* Builds one handler entry from "mod[::obj]" (used by config and by
  * req.add_handler). `directory` is stored as given. */
 hydra_handler *hydra_handler_new(apr_pool_t *p, const char *text, const char *directory,

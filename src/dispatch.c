@@ -118,9 +118,8 @@ static hydra_hlist *build_hlist(request_rec *r, const hydra_config *conf, hydra_
     return hl;
 }
 
-/* interpreters.md §3 with the request's facts. */
-static const char *interpreter_name(request_rec *r, const hydra_config *conf,
-                                    const char *head_dir)
+const char *dispatch_interpreter_name(request_rec *r, const hydra_config *conf,
+                                      const char *head_dir)
 {
     naming_input in = {0};
 
@@ -428,7 +427,7 @@ int dispatch_phase(request_rec *r, hydra_phase phase)
         return DECLINED;
     ctx = reqctx_get(r, 1);
 
-    name = interpreter_name(r, conf, hl->head->directory);
+    name = dispatch_interpreter_name(r, conf, hl->head->directory);
     interp = interp_acquire(name, conf->gil == HYDRA_GIL_OWN, r->server);
     if (!interp)
         return interp_acquire_refused() ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;

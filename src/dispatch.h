@@ -13,6 +13,12 @@
  * (DECLINED when there is nothing to run: no Python is touched then). */
 int dispatch_phase(request_rec *r, hydra_phase phase);
 
+/* The interpreter name for an invocation on `r` (interpreters.md §3) with
+ * `conf` in effect and `head_dir` the directory of the head handler or of
+ * the filter registration. NULL means the main interpreter. */
+const char *dispatch_interpreter_name(request_rec *r, const hydra_config *conf,
+                                      const char *head_dir);
+
 /* The content handler hook: only for SetHandler mod_python/python-program. */
 int dispatch_content(request_rec *r);
 

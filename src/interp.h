@@ -11,6 +11,7 @@
 #define HYDRA_INTERP_H
 
 #include "hydra.h"
+#include "interp_gilstate.h"
 
 #define HYDRA_MAIN_INTERPRETER "main_interpreter"
 
@@ -83,8 +84,13 @@ void interp_foreach(void (*fn)(hydra_interp *interp, void *baton), void *baton);
 
 /* Releases the GIL around a blocking Apache call (DESIGN.md decision 3).
  * Usage: HYDRA_BLOCKING_BEGIN; ap_rwrite(...); HYDRA_BLOCKING_END;
- * These are Py_BEGIN/END_ALLOW_THREADS, named for what they are for. */
+ * Like Py_BEGIN/END_ALLOW_THREADS, but the end re-binds the GIL-state
+ * thread state: a filter may have run in another interpreter on this
+ * thread meanwhile, and PyGILState_Ensure() must find the running one. */
 #define HYDRA_BLOCKING_BEGIN Py_BEGIN_ALLOW_THREADS
-#define HYDRA_BLOCKING_END Py_END_ALLOW_THREADS
+#define HYDRA_BLOCKING_END                                                                    \
+    PyEval_RestoreThread(_save);                                                              \
+    interp_gilstate_bind(_save);                                                              \
+    }
 
 #endif /* HYDRA_INTERP_H */

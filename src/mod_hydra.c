@@ -22,6 +22,7 @@ static int hydra_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 {
     ap_add_version_component(pconf, "mod_python/" HYDRA_MP_VERSION);
     ap_add_version_component(pconf, "Python/" PY_VERSION);
+    hydra_config_strip_removed_options(s);
     return OK;
 }
 

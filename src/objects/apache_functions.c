@@ -30,6 +30,7 @@ PyObject *hydra_log_python_message(PyObject *message, int level, server_rec *s, 
                                    request_rec *r);
 int hydra_child_cleanup_register(const char *interp_name, server_rec *s, PyObject *callable,
                                  PyObject *data);
+void hydra_log_cleanup_error(PyObject *callable, server_rec *s);
 
 /* ---------------------------------------------------------------------
  * Logging a Python message
@@ -110,7 +111,8 @@ typedef struct child_cleanup {
     struct child_cleanup *next;
     char *interp_name;  /* registry name; NULL = main interpreter */
     server_rec *server; /* errors are logged against it */
-    PyObject *callable; /* owned by the interpreter named above */
+    hydra_interp *owner; /* where callable and data were made */
+    PyObject *callable;
     PyObject *data;
 } child_cleanup;
 
@@ -129,8 +131,9 @@ static const char *str_utf8_or(PyObject *str, const char *fallback)
 }
 
 /* Takes the pending exception (GIL held) and logs the two lines mod_python
- * users grep for: the callable, then "    <type>: <value>". */
-static void log_cleanup_error(PyObject *callable, server_rec *s)
+ * users grep for: the callable, then "    <type>: <value>". Shared with
+ * req.register_cleanup so both kinds of cleanup fail the same way. */
+void hydra_log_cleanup_error(PyObject *callable, server_rec *s)
 {
 #if PY_VERSION_HEX >= 0x030C0000
     PyObject *exc = PyErr_GetRaisedException();
@@ -159,17 +162,35 @@ static void log_cleanup_error(PyObject *callable, server_rec *s)
     PyErr_Clear();
 }
 
+/* Objects of one interpreter may be used in another only when both run
+ * under the main GIL (mod_python passes objects around like that); an
+ * own-GIL interpreter shares objects with nobody (beyond.md §1). */
+static int interps_may_share_objects(const hydra_interp *a, const hydra_interp *b)
+{
+    return a == b || (a->kind != HYDRA_INTERP_OWN && b->kind != HYDRA_INTERP_OWN);
+}
+
 /* Runs one cleanup inside its interpreter. Called with no GIL held. If the
- * interpreter cannot be entered its objects are leaked: the process is
- * exiting and they cannot be released from anywhere else. */
+ * interpreter cannot be entered, or may not touch the objects, they are
+ * leaked: the process is exiting and nothing else could release them. */
 static void run_child_cleanup(child_cleanup *cc)
 {
     hydra_interp *interp = interp_acquire(cc->interp_name, 0, cc->server);
     if (interp == NULL)
         return; /* interp_acquire logged why */
+    if (!interps_may_share_objects(interp, cc->owner)) {
+        HYDRA_BLOCKING_BEGIN
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cc->server,
+                     "python_cleanup: not running a cleanup registered in interpreter '%s' "
+                     "for own-GIL interpreter '%s'",
+                     cc->owner->name, interp->name);
+        HYDRA_BLOCKING_END
+        interp_release(interp);
+        return;
+    }
     PyObject *result = PyObject_CallOneArg(cc->callable, cc->data);
     if (result == NULL)
-        log_cleanup_error(cc->callable, cc->server);
+        hydra_log_cleanup_error(cc->callable, cc->server);
     Py_XDECREF(result);
     Py_DECREF(cc->callable);
     Py_DECREF(cc->data);
@@ -197,14 +218,35 @@ static apr_status_t run_child_cleanups(void *unused)
     return APR_SUCCESS;
 }
 
+/* NULL and the main interpreter's registry name both mean main. */
+static int names_main_interp(const char *interp_name)
+{
+    return interp_name == NULL || strcmp(interp_name, HYDRA_MAIN_INTERPRETER) == 0;
+}
+
+/* 1 if `name` is the interpreter `interp`. */
+static int names_interp(const char *name, const hydra_interp *interp)
+{
+    if (interp->kind == HYDRA_INTERP_MAIN)
+        return names_main_interp(name);
+    return name != NULL && strcmp(name, interp->name) == 0;
+}
+
 /* Arranges for callable(data) to run at child exit in interpreter
- * `interp_name` (NULL or "main_interpreter" = main). Called with the GIL of
- * that interpreter held. Returns 0, or -1 with an exception. */
+ * `interp_name` (NULL or "main_interpreter" = main). Called from Python, so
+ * the calling thread holds the GIL of the interpreter that owns callable
+ * and data. Returns 0, or -1 with an exception. */
 int hydra_child_cleanup_register(const char *interp_name, server_rec *s, PyObject *callable,
                                  PyObject *data)
 {
-    if (hydra_child_pool == NULL) {
+    hydra_interp *owner = interp_current();
+    if (hydra_child_pool == NULL || owner == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "child-exit cleanups need a running Apache child");
+        return -1;
+    }
+    if (owner->kind == HYDRA_INTERP_OWN && !names_interp(interp_name, owner)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "an own-GIL interpreter can only register cleanups for itself");
         return -1;
     }
     child_cleanup *cc = calloc(1, sizeof *cc);
@@ -212,7 +254,7 @@ int hydra_child_cleanup_register(const char *interp_name, server_rec *s, PyObjec
         PyErr_NoMemory();
         return -1;
     }
-    if (interp_name != NULL && strcmp(interp_name, HYDRA_MAIN_INTERPRETER) != 0) {
+    if (!names_main_interp(interp_name)) {
         cc->interp_name = strdup(interp_name);
         if (cc->interp_name == NULL) {
             free(cc);
@@ -221,6 +263,7 @@ int hydra_child_cleanup_register(const char *interp_name, server_rec *s, PyObjec
         }
     }
     cc->server = s ? s : hydra_main_server;
+    cc->owner = owner;
     cc->callable = Py_NewRef(callable);
     cc->data = Py_NewRef(data);
 

@@ -260,6 +260,8 @@ static PyGetSetDef server_getset[] = {
     {"my_generation", server_get_my_generation, NULL, NULL, NULL},
     {"restart_time", server_get_restart_time, NULL, NULL, NULL},
     {"_server_rec", server_get_server_rec, NULL, NULL, NULL},
+    /* Types made from a spec get no __dict__ descriptor by themselves. */
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyMemberDef server_members[] = {

@@ -1,0 +1,257 @@
+# Makefile - builds, installs, demonstrates, tests and benchmarks Hydra.
+#
+#   make                      build/py<X.Y>/mod_hydra.so against $(PYTHON)
+#   make PYTHON=/path/python3 the same against another CPython (3.11-3.13)
+#   make install              module, mod_python package, hydra.load (root)
+#   make demo / demo-stop     a local Apache on 127.0.0.1:8080 serving demo/
+#   make test                 pytest against every supported build
+#   make check                pytest against the $(PYTHON) build only
+#   make bench                bench/run.py
+#   make help                 everything else
+#
+# Compiler and linker flags come from apxs (Apache) and python3-config
+# (Python). A CPython whose installation the Apache child user cannot read
+# (pyenv under /root) is first copied to a world-readable prefix by
+# scripts/python-home.sh, and the module is built against the copy.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+
+# --- inputs ---------------------------------------------------------------
+PYTHON        ?= /usr/bin/python3
+PYTHON_CONFIG ?= $(PYTHON)-config
+APXS          ?= apxs
+CC            ?= cc
+PYENV_ROOT    ?= $(or $(shell pyenv root 2>/dev/null),/root/.pyenv)
+# The Python that runs pytest, bench/run.py and the demo helpers: Debian's,
+# with Debian's python3-pytest.
+TOOL_PYTHON   ?= /usr/bin/python3
+PYTEST_ARGS   ?=
+BENCH_ARGS    ?=
+# Extra flags, e.g. CFLAGS_EXTRA='-fsanitize=address' BUILD_SUFFIX=-asan.
+CFLAGS_EXTRA  ?=
+LDFLAGS_EXTRA ?=
+BUILD_SUFFIX  ?=
+DESTDIR       ?=
+
+# Pythons that `make test` builds and tests: Debian's, plus pyenv's 3.13.0
+# when it is there.
+PY313 := $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13.0/bin/python3 \
+                                /root/.pyenv/versions/3.13.0/bin/python3))
+TEST_PYTHONS ?= /usr/bin/python3 $(PY313)
+
+# --- facts about the Python we build against ------------------------------
+# "3.13 /root/.pyenv/versions/3.13.0"; empty if $(PYTHON) does not run.
+PY_FACTS  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2], sys.base_prefix)' 2>/dev/null)
+PYVER     := $(word 1,$(PY_FACTS))
+PY_PREFIX := $(word 2,$(PY_FACTS))
+# The installation the module will use: PY_PREFIX itself, or a copy of it.
+PY_HOME   := $(if $(PYVER),$(shell scripts/python-home.sh --print $(PYTHON) 2>/dev/null))
+
+ifneq ($(PY_HOME),$(PY_PREFIX))
+PY_COPY := yes
+endif
+
+# python3-config reports the original prefix; point everything at PY_HOME.
+PY_INCLUDES := $(subst $(PY_PREFIX),$(PY_HOME),$(if $(PYVER),$(shell $(PYTHON_CONFIG) --includes 2>/dev/null)))
+PY_LDFLAGS  := $(subst $(PY_PREFIX),$(PY_HOME),$(if $(PYVER),$(shell $(PYTHON_CONFIG) --ldflags --embed 2>/dev/null)))
+
+# Debian's /usr Python finds its own home. Any other one is told where it
+# lives (the C code uses HYDRA_PYTHON_HOME unless PYTHONHOME is set), and
+# libpython is found through an rpath, because the embedding program is
+# /usr/sbin/apache2, from which CPython cannot work out its prefix.
+ifneq ($(PY_HOME),/usr)
+PY_DEFINES  := -DHYDRA_PYTHON_HOME='"$(PY_HOME)"'
+PY_LDFLAGS  += -Wl,-rpath,$(PY_HOME)/lib
+HYDRA_PYTHON := $(PY_HOME)/bin/python$(PYVER)
+else
+HYDRA_PYTHON := $(PYTHON)
+endif
+
+# --- facts about Apache ---------------------------------------------------
+apxs_query   = $(shell $(APXS) -q $(1) 2>/dev/null)
+LIBEXECDIR   := $(call apxs_query,LIBEXECDIR)
+APACHE_CONFDIR ?= $(or $(call apxs_query,SYSCONFDIR),/etc/apache2)
+APXS_CFLAGS  := $(call apxs_query,CFLAGS) $(call apxs_query,EXTRA_CPPFLAGS)
+APXS_INCLUDES := $(addprefix -I,$(call apxs_query,INCLUDEDIR) \
+                   $(call apxs_query,APR_INCLUDEDIR) $(call apxs_query,APU_INCLUDEDIR))
+
+# --- the build --------------------------------------------------------------
+BUILD_DIR := build/py$(PYVER)$(BUILD_SUFFIX)
+SO        := $(BUILD_DIR)/mod_hydra.so
+SRCS      := $(wildcard src/*.c src/objects/*.c)
+OBJS      := $(patsubst src/%.c,$(BUILD_DIR)/obj/%.o,$(SRCS))
+DEPS      := $(OBJS:.o=.d)
+
+HYDRA_CFLAGS := -std=gnu11 -Wall -fPIC $(APXS_CFLAGS) -Isrc $(APXS_INCLUDES) \
+                $(PY_INCLUDES) $(PY_DEFINES) $(CFLAGS_EXTRA)
+HYDRA_LDFLAGS := -shared $(PY_LDFLAGS) $(LDFLAGS_EXTRA)
+
+# Objects are rebuilt when the flags change (another Python home, another
+# define), not only when sources do: the flags are recorded per build dir.
+FLAGS_FILE := $(BUILD_DIR)/flags
+FLAGS_TEXT := $(HYDRA_CFLAGS) | $(HYDRA_LDFLAGS)
+NO_BUILD_GOALS := clean help demo-stop format format-check uninstall
+ifneq ($(PYVER),)
+ifeq ($(filter $(NO_BUILD_GOALS),$(MAKECMDGOALS)),)
+ifneq ($(FLAGS_TEXT),$(file <$(FLAGS_FILE)))
+$(shell mkdir -p $(BUILD_DIR))
+$(file >$(FLAGS_FILE),$(FLAGS_TEXT))
+endif
+endif
+endif
+
+.PHONY: all python-home install uninstall demo demo-stop test check unit-test bench \
+        deps clean syntax format format-check help
+
+all: $(SO) $(BUILD_DIR)/build-info
+
+python-home:
+	$(if $(PYVER),,$(error $(PYTHON) does not run; set PYTHON=/path/to/python3))
+	$(if $(PY_COPY),scripts/python-home.sh --make $(PYTHON) >/dev/null)
+
+$(BUILD_DIR)/obj/%.o: src/%.c $(FLAGS_FILE) | python-home
+	@mkdir -p $(@D)
+	$(CC) $(HYDRA_CFLAGS) -MMD -MP -c $< -o $@
+
+$(SO): $(OBJS) $(FLAGS_FILE)
+	$(if $(SRCS),,$(error no C sources in src/))
+	$(CC) -o $@ $(OBJS) $(HYDRA_LDFLAGS)
+	@nm -D --defined-only $@ | grep -qw python_module || \
+	  { echo "error: $@ does not export python_module" >&2; rm -f $@; exit 1; }
+	@echo "built $@ against Python $(PYVER) at $(PY_HOME)"
+
+# What the tests, the benchmark and the demo need to know about this build.
+$(BUILD_DIR)/build-info: $(FLAGS_FILE)
+	@printf 'HYDRA_SO=%s\nHYDRA_PYTHON=%s\nHYDRA_PYTHON_HOME=%s\nHYDRA_PYVER=%s\n' \
+	  '$(abspath $(SO))' '$(HYDRA_PYTHON)' '$(PY_HOME)' '$(PYVER)' >$@
+
+# Used only when the flags file could not be written at parse time.
+$(FLAGS_FILE):
+	$(shell mkdir -p $(@D))$(file >$@,$(FLAGS_TEXT))
+
+-include $(DEPS)
+
+# --- C unit tests -----------------------------------------------------------
+# tests/unit/<name>_test.c tests src/<name>.c alone, without Apache: it is
+# linked with that one object, APR and libpython, and prints its results.
+UNIT_SRCS := $(wildcard tests/unit/*_test.c)
+UNIT_BINS := $(patsubst tests/unit/%_test.c,$(BUILD_DIR)/unit/%_test,$(UNIT_SRCS))
+APR_LIBS  := $(shell apr-1-config --link-ld --libs 2>/dev/null) \
+             $(shell apu-1-config --link-ld --libs 2>/dev/null)
+
+$(BUILD_DIR)/unit/%_test: tests/unit/%_test.c $(BUILD_DIR)/obj/%.o $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(CC) $(HYDRA_CFLAGS) -o $@ $< $(BUILD_DIR)/obj/$*.o $(APR_LIBS) $(PY_LDFLAGS) $(LDFLAGS_EXTRA)
+
+unit-test: $(UNIT_BINS)
+	@status=0; for t in $(UNIT_BINS); do \
+	  echo "== $$t"; $$t || status=1; \
+	done; exit $$status
+
+# --- install ----------------------------------------------------------------
+# The module goes where Apache keeps modules, the mod_python package into the
+# purelib of the Python the module uses (for Debian /usr/local/lib/python3.11/
+# dist-packages, which precedes Debian's own mod_python on sys.path), and
+# hydra.load lets `a2enmod hydra` enable it. Debian's python.load loads the
+# same module symbol: `a2dismod python` first (a2enmod refuses otherwise).
+install: all
+	install -d $(DESTDIR)$(LIBEXECDIR)
+	install -m 644 $(SO) $(DESTDIR)$(LIBEXECDIR)/mod_hydra.so
+	purelib=$$($(HYDRA_PYTHON) -c 'import sysconfig; print(sysconfig.get_path("purelib"))') && \
+	  install -d $(DESTDIR)$$purelib && \
+	  rm -rf $(DESTDIR)$$purelib/mod_python && \
+	  cp -r python/mod_python $(DESTDIR)$$purelib/ && \
+	  find $(DESTDIR)$$purelib/mod_python -name __pycache__ -prune -exec rm -rf {} + && \
+	  chmod -R a+rX $(DESTDIR)$$purelib/mod_python && \
+	  { [ -n "$(DESTDIR)" ] || $(HYDRA_PYTHON) -m compileall -q $$purelib/mod_python; } && \
+	  echo "installed the mod_python package into $(DESTDIR)$$purelib"
+	install -d $(DESTDIR)$(APACHE_CONFDIR)/mods-available
+	printf '%s\n' \
+	  '# Hydra: mod_python-compatible, multi-interpreter Python for Apache.' \
+	  '# Loads the same module symbol as Debian'"'"'s mod_python (python.load),' \
+	  '# so only one of the two can be enabled: a2dismod python; a2enmod hydra' \
+	  '# Conflicts: python' \
+	  'LoadModule python_module $(LIBEXECDIR)/mod_hydra.so' \
+	  >$(DESTDIR)$(APACHE_CONFDIR)/mods-available/hydra.load
+	@echo "installed $(LIBEXECDIR)/mod_hydra.so and $(APACHE_CONFDIR)/mods-available/hydra.load"
+	@echo "enable with: a2dismod python; a2enmod hydra; systemctl restart apache2"
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBEXECDIR)/mod_hydra.so $(DESTDIR)$(APACHE_CONFDIR)/mods-available/hydra.load
+	purelib=$$($(HYDRA_PYTHON) -c 'import sysconfig; print(sysconfig.get_path("purelib"))') && \
+	  rm -rf $(DESTDIR)$$purelib/mod_python
+
+# --- demo, tests, benchmark -------------------------------------------------
+deps:
+	scripts/install-deps.sh
+
+demo:
+	scripts/install-deps.sh
+	$(MAKE) --no-print-directory all
+	scripts/demo.sh start $(BUILD_DIR)/build-info
+
+demo-stop:
+	scripts/demo.sh stop
+
+# One pytest run per build; every build is tried even if an earlier fails.
+test:
+	scripts/install-deps.sh
+	@status=0; \
+	for py in $(TEST_PYTHONS); do \
+	  $(MAKE) --no-print-directory PYTHON=$$py check || status=1; \
+	done; \
+	exit $$status
+
+# The C unit tests and pytest against this PYTHON's build. Exit 5 (nothing collected) is reported
+# and not treated as a failure.
+check: all unit-test
+	@echo "== pytest: HYDRA_SO=$(abspath $(SO)) HYDRA_PYTHON=$(HYDRA_PYTHON)"
+	@HYDRA_SO=$(abspath $(SO)) HYDRA_PYTHON=$(HYDRA_PYTHON) \
+	  $(TOOL_PYTHON) -m pytest -q tests $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc = 5 ]; then echo "warning: pytest collected no tests for Python $(PYVER)"; rc=0; fi; \
+	  exit $$rc
+
+bench:
+	scripts/install-deps.sh
+	$(MAKE) --no-print-directory all
+	HYDRA_SO=$(abspath $(SO)) HYDRA_PYTHON=$(HYDRA_PYTHON) $(TOOL_PYTHON) bench/run.py $(BENCH_ARGS)
+
+# --- housekeeping -----------------------------------------------------------
+# Every C file alone, with the stricter warnings the team keeps clean.
+syntax: | python-home
+	@for f in $(SRCS); do \
+	  $(CC) -std=gnu11 -fsyntax-only -Wall -Wextra -Wno-unused-parameter \
+	    $(APXS_CFLAGS) -Isrc $(APXS_INCLUDES) $(PY_INCLUDES) $(PY_DEFINES) $$f || exit 1; \
+	done; echo "syntax ok: $(words $(SRCS)) files, Python $(PYVER)"
+
+FORMAT_FILES = $(wildcard src/*.[ch] src/objects/*.[ch])
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	@if [ -f build/demo/run/httpd.pid ]; then echo "note: the demo may still run; make demo-stop" >&2; fi
+	rm -rf build
+
+help:
+	@echo 'Targets:'
+	@echo '  all (default)  build/py<X.Y>/mod_hydra.so against PYTHON (default /usr/bin/python3)'
+	@echo '  install        module -> $(LIBEXECDIR)/mod_hydra.so, mod_python package -> purelib,'
+	@echo '                 $(APACHE_CONFDIR)/mods-available/hydra.load (run as root; DESTDIR honoured)'
+	@echo '  uninstall      removes what install put in place'
+	@echo '  demo           starts a demo Apache on 127.0.0.1:$${DEMO_PORT:-8080}; demo-stop stops it'
+	@echo '  test           install-deps, then pytest once per build of: $(TEST_PYTHONS)'
+	@echo '  check          unit-test + pytest for the PYTHON build only (PYTEST_ARGS=...)'
+	@echo '  unit-test      builds and runs tests/unit/<name>_test.c against src/<name>.c'
+	@echo '  bench          install-deps, build, bench/run.py (BENCH_ARGS=...)'
+	@echo '  deps           scripts/install-deps.sh'
+	@echo '  syntax         -fsyntax-only -Wextra over every C file for PYTHON'
+	@echo '  format         clang-format -i; format-check only reports'
+	@echo '  clean          removes build/'
+	@echo 'Variables: PYTHON PYTHON_CONFIG APXS CC CFLAGS_EXTRA LDFLAGS_EXTRA BUILD_SUFFIX'
+	@echo '           TEST_PYTHONS PYTEST_ARGS BENCH_ARGS DESTDIR DEMO_PORT'
+	@echo 'This build: Python $(PYVER) at $(PY_HOME) -> $(SO)'

@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""Hydra benchmark harness: `make bench`, or /usr/bin/python3 bench/run.py --help.
+
+Starts its own Apache instances on 127.0.0.1 (one at a time, generated config,
+temporary ServerRoot), drives them with wrk, prints markdown tables and writes
+bench/results/latest.json. See bench/README.md for what each scenario measures."""
+
+import argparse
+import datetime
+import os
+import platform
+import signal
+import subprocess
+import sys
+
+from harness import report, scenario_hello, scenario_interp_cost, scenario_parallel
+from harness.apache import APACHE, stop_all
+from harness.session import Session
+from harness.stage import BENCH_DIR, REPO_DIR, Stage, linked_python
+from harness.targets import Ceiling, ModPythonApi, ModWsgi, StaticFile
+
+MOD_PYTHON_SO = "/usr/lib/apache2/modules/mod_python.so"
+MOD_WSGI_SO = "/usr/lib/apache2/modules/mod_wsgi.so"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per scenario, targets alternate within each (default 3)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measured wrk run (default 5)")
+    parser.add_argument("--scenario", choices=["a", "b", "c", "all"], default="all",
+                        help="a: hello world, b: interpreter parallelism, c: interpreter cost (default all)")
+    parser.add_argument("--hydra-so", default=os.path.join(REPO_DIR, "build", "py3.11", "mod_hydra.so"),
+                        help="Hydra built for the default Python (default build/py3.11/mod_hydra.so)")
+    parser.add_argument("--hydra-so-own", default=os.path.join(REPO_DIR, "build", "py3.13", "mod_hydra.so"),
+                        help="Hydra built for Python >= 3.12, for own-GIL runs (default build/py3.13/mod_hydra.so)")
+    parser.add_argument("--targets", default="",
+                        help="comma-separated target keys to run (default all available): "
+                             "ceiling,static,hydra,hydra-own,hydra-shared-own-build,mod_python,mod_wsgi")
+    parser.add_argument("--json", default=os.path.join(BENCH_DIR, "results", "latest.json"),
+                        help="where to write the results (default bench/results/latest.json)")
+    parser.add_argument("--keep", action="store_true", help="keep the staging directory (configs, error logs)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.duration < 1:
+        parser.error("--rounds and --duration must be at least 1")
+    return args
+
+
+def hydra_targets(args, session):
+    """Hydra for the default Python, and (from a 3.12+ build) own-GIL and shared-GIL variants."""
+    found = []
+    if os.path.exists(args.hydra_so):
+        python = linked_python(args.hydra_so)
+        version = python.version if python else "?"
+        found.append(ModPythonApi("hydra", f"Hydra (py{version})", args.hydra_so, python=python))
+    else:
+        session.note(f"Hydra skipped: {args.hydra_so} does not exist (run `make` first)")
+    if not os.path.exists(args.hydra_so_own):
+        session.note(f"Hydra own-GIL skipped: {args.hydra_so_own} does not exist "
+                     "(build it with `make PYTHON=/path/to/python3.13`)")
+        return found
+    python = linked_python(args.hydra_so_own)
+    if python is None or python.version_tuple < (3, 12):
+        session.note(f"Hydra own-GIL skipped: {args.hydra_so_own} is not built against Python 3.12 or later")
+        return found
+    found.append(ModPythonApi("hydra-own", f"Hydra (py{python.version}, own GIL)", args.hydra_so_own,
+                              gil="own", python=python))
+    found.append(ModPythonApi("hydra-shared-own-build", f"Hydra (py{python.version}, shared GIL)",
+                              args.hydra_so_own, python=python))
+    return found
+
+
+def discover_targets(args, session):
+    targets = [Ceiling(session.stage.build_ceiling()), StaticFile()]
+    targets += hydra_targets(args, session)
+    if os.path.exists(MOD_PYTHON_SO):
+        targets.append(ModPythonApi("mod_python", "mod_python 3.5", MOD_PYTHON_SO))
+    else:
+        session.note("mod_python skipped: libapache2-mod-python is not installed")
+    if os.path.exists(MOD_WSGI_SO):
+        targets.append(ModWsgi(MOD_WSGI_SO))
+    else:
+        session.note("mod_wsgi skipped: libapache2-mod-wsgi-py3 is not installed")
+    if args.targets:
+        wanted = set(args.targets.split(","))
+        unknown = wanted - {t.key for t in targets}
+        if unknown:
+            session.note("unknown or unavailable targets ignored: " + ", ".join(sorted(unknown)))
+        targets = [t for t in targets if t.key in wanted]
+    for target in targets:
+        if hasattr(target, "prepare"):
+            target.prepare(session.stage)
+    return {t.key: t for t in targets}
+
+
+def pick(targets, keys):
+    return [targets[k] for k in keys if k in targets]
+
+
+def run_scenarios(args, session, targets):
+    results = {}
+    if args.scenario in ("a", "all"):
+        hello = pick(targets, ["ceiling", "static", "hydra", "mod_python", "mod_wsgi"])
+        if "ceiling" not in targets:
+            session.note("(a) ratios need the C ceiling: add ceiling to --targets")
+        results["a"] = scenario_hello.run(session, hello)
+    if args.scenario in ("b", "all"):
+        event = pick(targets, ["hydra", "hydra-shared-own-build", "hydra-own", "mod_python", "mod_wsgi"])
+        prefork = pick(targets, ["hydra", "mod_python", "mod_wsgi"])
+        results["b"] = scenario_parallel.run(session, event, prefork)
+    if args.scenario in ("c", "all"):
+        results["c"] = scenario_interp_cost.run(session, pick(targets, ["hydra", "hydra-own", "mod_python"]))
+    return results
+
+
+def _first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        return out.splitlines()[0].strip() if out else ""
+    except OSError:
+        return ""
+
+
+def describe(args, targets):
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}",
+        "load_average_at_start": os.getloadavg(),
+        "apache": _first_line([APACHE, "-v"]),
+        "wrk": _first_line(["wrk", "--version"]),
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "scenario": args.scenario,
+        "targets": {
+            key: {"label": t.label, "module": getattr(t, "so", None),
+                  "python": getattr(getattr(t, "python", None), "version", None), "gil": t.gil or None}
+            for key, t in targets.items()
+        },
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the finally below stops our servers.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stage = Stage(keep=args.keep)
+    session = Session(stage, args.rounds, args.duration)
+    try:
+        session.log(f"staging in {stage.root}, port {session.port}")
+        targets = discover_targets(args, session)
+        meta = describe(args, targets)
+        results = run_scenarios(args, session, targets)
+        text = report.markdown(results, meta, session.notes)
+        meta["elapsed_seconds"] = round(session.elapsed(), 1)
+        report.write_json(args.json, results, meta, session.notes)
+        print(text)
+        print(f"(results: {os.path.relpath(args.json)}, {meta['elapsed_seconds']:.0f} s)")
+    except KeyboardInterrupt:
+        print("interrupted: stopping the servers this run started", file=sys.stderr)
+        return 130
+    finally:
+        stop_all()
+        stage.remove()
+        if args.keep:
+            print(f"(staging kept in {stage.root})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

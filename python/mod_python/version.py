@@ -1,0 +1,65 @@
+"""Version and installation facts of this mod_python implementation.
+
+``version`` must equal HYDRA_MP_VERSION in src/hydra.h: the C module warns
+about a mismatch when it starts an interpreter. The other names describe a
+Debian httpd installation; tests and the configuration generator use them.
+The httpd and APR versions are read from the development headers when they
+are installed, so they follow the machine rather than a hard-coded guess.
+"""
+
+import os
+import re
+import sys
+
+version = "3.5.0"
+
+HTTPD = "/usr/sbin/apache2"
+LIBEXECDIR = "/usr/lib/apache2/modules"
+SYSCONFDIR = "/etc/apache2"
+
+
+def _header_version(path, names, fallback):
+    """Joins the numeric #defines `names` found in C header `path`."""
+    try:
+        with open(path, encoding="latin-1") as header:
+            text = header.read()
+    except OSError:
+        return fallback
+    parts = []
+    for name in names:
+        found = re.search(r"#define\s+%s\s+(\d+)" % name, text)
+        if found is None:
+            return fallback
+        parts.append(found.group(1))
+    return ".".join(parts)
+
+
+HTTPD_VERSION = _header_version(
+    "/usr/include/apache2/ap_release.h",
+    ("AP_SERVER_MAJORVERSION_NUMBER", "AP_SERVER_MINORVERSION_NUMBER",
+     "AP_SERVER_PATCHLEVEL_NUMBER"),
+    "2.4")
+
+APR_VERSION = _header_version(
+    "/usr/include/apr-1.0/apr_version.h",
+    ("APR_MAJOR_VERSION", "APR_MINOR_VERSION", "APR_PATCH_VERSION"),
+    "1.7")
+
+# This file lives in <tree>/python/mod_python/ when run from a source tree;
+# the build puts the module for Python X.Y in <tree>/build/pyX.Y/.
+_TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TEST_MOD_PYTHON_SO = os.path.join(
+    _TREE, "build", "py%d.%d" % sys.version_info[:2], "mod_hydra.so")
+TESTHOME = os.path.join(_TREE, "tests")
+
+
+def _python_bin():
+    # Inside httpd sys.executable is not a Python interpreter.
+    exe = sys.executable or ""
+    if os.path.basename(exe).startswith("python"):
+        return exe
+    return "/usr/bin/python3"
+
+
+PYTHON_BIN = _python_bin()

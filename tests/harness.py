@@ -1,0 +1,492 @@
+"""
+harness.py - starts Debian's real /usr/sbin/apache2 on 127.0.0.1 with a
+generated configuration in a temporary ServerRoot, and talks HTTP to it.
+
+Owns: the ServerRoot layout, httpd.conf generation (MPM, modules, the module
+under test, the test's own snippet), start/stop by the pid in the PidFile,
+HTTP helpers, error-log access and `apache2 -t` configuration checks.
+Knows nothing about what a test checks; conftest.py turns it into fixtures.
+
+Environment (set by `make test`):
+  HYDRA_SO          module under test (default <repo>/build/py3.11/mod_hydra.so)
+  HYDRA_PYTHON      the python it was built against (default /usr/bin/python3)
+  HYDRA_MP_PACKAGE  mod_python package to copy (default <repo>/python/mod_python)
+  HYDRA_KEEP_ROOT   if set, temporary ServerRoots are kept for inspection
+
+Children run as www-data and the repository may sit below a directory they
+cannot read, so everything they load is copied into a world-readable root
+under /tmp, and the mod_python package is found through PYTHONPATH.
+"""
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+APACHE_BIN = "/usr/sbin/apache2"
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+
+HYDRA_SO = os.environ.get("HYDRA_SO") or str(REPO / "build" / "py3.11" / "mod_hydra.so")
+HYDRA_PYTHON = os.environ.get("HYDRA_PYTHON") or "/usr/bin/python3"
+MP_PACKAGE = os.environ.get("HYDRA_MP_PACKAGE") or str(REPO / "python" / "mod_python")
+KEEP_ROOT = bool(os.environ.get("HYDRA_KEEP_ROOT"))
+
+# Debian modules every test server gets; a test adds more with `modules=`.
+BASE_MODULES = ("authz_core", "mime")
+
+# Lines that mean a child died or Python aborted; no test may produce them.
+CRASH_PATTERNS = (
+    "exit signal",
+    "Fatal Python error",
+    "Segmentation fault",
+    "AH00052",  # child pid ... exit signal ...
+    "Aborted",
+)
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+HTTP_TIMEOUT = 30.0
+
+_python_version = None
+
+
+def python_version():
+    """(major, minor) of HYDRA_PYTHON, asked from the interpreter itself."""
+    global _python_version
+    if _python_version is None:
+        out = subprocess.run(
+            [HYDRA_PYTHON, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.split()
+        _python_version = (int(out[0]), int(out[1]))
+    return _python_version
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _mpm_block(mpm, single_child):
+    if mpm == "event":
+        # One child with enough threads for the concurrency tests: every
+        # request lands in the same process.
+        return "\n".join([
+            "LoadModule mpm_event_module %s/mod_mpm_event.so" % APACHE_MODULES,
+            "StartServers 1",
+            "ServerLimit 1",
+            "ThreadLimit 32",
+            "ThreadsPerChild 32",
+            "MaxRequestWorkers 32",
+            "MinSpareThreads 1",
+            "MaxSpareThreads 64",
+            "MaxConnectionsPerChild 0",
+        ])
+    if mpm == "prefork":
+        n = 1 if single_child else 3
+        return "\n".join([
+            "LoadModule mpm_prefork_module %s/mod_mpm_prefork.so" % APACHE_MODULES,
+            "StartServers %d" % n,
+            "MinSpareServers 1",
+            "MaxSpareServers %d" % n,
+            "ServerLimit %d" % n,
+            "MaxRequestWorkers %d" % n,
+            "MaxConnectionsPerChild 0",
+        ])
+    raise ValueError("unknown MPM %r" % mpm)
+
+
+class Response:
+    """An HTTP response; unpacks as (status, headers, body).
+
+    `headers` is an http.client.HTTPMessage (case-insensitive `get`,
+    `get_all` for repeated headers), `body` is text, `raw` the bytes."""
+
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        self.body = raw.decode("utf-8", "replace")
+
+    def __iter__(self):
+        return iter((self.status, self.headers, self.body))
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.body[:200])
+
+
+class ServerRoot:
+    """A temporary, world-readable ServerRoot with the mod_python package
+    copied in. `{root}` and `{port}` in config text and in files written
+    with `write()` are replaced by the real values (plain replacement, so
+    other braces in Python code are left alone)."""
+
+    def __init__(self, prefix="hydra-"):
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+        os.chmod(self.path, 0o755)
+        self.pylib = self.path / "pylib"       # on PYTHONPATH
+        self.var = self.path / "var"           # writable by the children
+        self.run = self.path / "run"
+        for d in (self.pylib, self.run):
+            d.mkdir(mode=0o755)
+        self.var.mkdir()
+        os.chmod(self.var, 0o777)
+        if os.path.isdir(MP_PACKAGE):
+            shutil.copytree(MP_PACKAGE, self.pylib / "mod_python",
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        self.port = free_port()
+        self._make_readable(self.path)
+
+    def subst(self, text):
+        return text.replace("{root}", str(self.path)).replace("{port}", str(self.port))
+
+    def write(self, relpath, text, mtime=None):
+        """Writes `relpath` (relative to the root), world-readable, creating
+        parent directories. `mtime` (epoch seconds) sets the file's times."""
+        target = self.path / relpath
+        for parent in reversed(target.relative_to(self.path).parents):
+            d = self.path / parent
+            if not d.exists():
+                d.mkdir(mode=0o755)
+                os.chmod(d, 0o755)
+        target.write_text(self.subst(text))
+        os.chmod(target, 0o644)
+        if mtime is not None:
+            os.utime(target, (mtime, mtime))
+        return target
+
+    def mkdir(self, relpath):
+        d = self.path / relpath
+        d.mkdir(parents=True, exist_ok=True)
+        self._make_readable(self.path)
+        return d
+
+    def write_files(self, files):
+        for relpath, text in (files or {}).items():
+            if relpath.endswith("/"):
+                self.mkdir(relpath)
+            else:
+                self.write(relpath, text)
+
+    @staticmethod
+    def _make_readable(top):
+        for dirpath, dirnames, filenames in os.walk(top):
+            if Path(dirpath).name == "var":
+                continue
+            os.chmod(dirpath, 0o755)
+            for f in filenames:
+                os.chmod(os.path.join(dirpath, f), 0o644)
+
+    def remove(self):
+        if not KEEP_ROOT:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def render_config(root, snippet, mpm="event", modules=(), server_name="hydra.test",
+                  single_child=False, so=None, extra_listen=()):
+    """The whole httpd.conf for one test server."""
+    lines = [
+        "# generated by tests/harness.py",
+        'ServerRoot "%s"' % root.path,
+        'DefaultRuntimeDir "%s"' % root.run,
+        'PidFile "%s/httpd.pid"' % root.run,
+        "Listen 127.0.0.1:%d" % root.port,
+    ]
+    lines += ["Listen 127.0.0.1:%d" % p for p in extra_listen]
+    lines += [
+        "ServerName %s" % server_name,
+        "ServerAdmin admin@hydra.test",
+        'ErrorLog "%s/error_log"' % root.path,
+        "LogLevel info",
+        "User www-data",
+        "Group www-data",
+        "Timeout 20",
+        "KeepAlive On",
+        "KeepAliveTimeout 5",
+        "MaxKeepAliveRequests 0",
+        _mpm_block(mpm, single_child),
+    ]
+    for name in dict.fromkeys(BASE_MODULES + tuple(modules)):
+        lines.append("LoadModule %s_module %s/mod_%s.so" % (name, APACHE_MODULES, name))
+    lines += [
+        "LoadModule python_module %s" % (so or HYDRA_SO),
+        "TypesConfig /etc/mime.types",
+        'DocumentRoot "%s/htdocs"' % root.path,
+        '<Directory "%s">' % root.path,
+        "    Require all granted",
+        "</Directory>",
+        "# ---- test snippet ----",
+        root.subst(snippet).strip("\n"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def apache_env(root):
+    """Environment of the apache2 process: only what it needs."""
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(root.pylib),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    return env
+
+
+class CheckResult:
+    """Result of `apache2 -t`; unpacks as (rc, output)."""
+
+    def __init__(self, rc, output, conf):
+        self.rc = rc
+        self.output = output
+        self.conf = conf
+        self.conf_text = Path(conf).read_text()
+
+    def __iter__(self):
+        return iter((self.rc, self.output))
+
+    def line_of(self, text):
+        """1-based line number of the first config line containing `text`."""
+        for n, line in enumerate(self.conf_text.splitlines(), 1):
+            if text in line:
+                return n
+        raise ValueError("%r not in the generated config" % text)
+
+
+def config_check(snippet, files=None, mpm="event", modules=()):
+    """Runs `apache2 -t -f <conf>` on a config made of `snippet`; returns a
+    CheckResult (rc, output with stdout and stderr)."""
+    root = ServerRoot(prefix="hydra-check-")
+    try:
+        root.write_files(files)
+        conf = root.path / "httpd.conf"
+        conf.write_text(render_config(root, snippet, mpm=mpm, modules=modules))
+        os.chmod(conf, 0o644)
+        root.mkdir("htdocs")
+        proc = subprocess.run([APACHE_BIN, "-t", "-f", str(conf)], env=apache_env(root),
+                              capture_output=True, text=True, timeout=60)
+        return CheckResult(proc.returncode, proc.stdout + proc.stderr, str(conf))
+    finally:
+        root.remove()
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie nobody reaps is dead for our purposes
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("State:"):
+                    return "Z" not in line.split()[1]
+    except OSError:
+        return False
+    return True
+
+
+class ApacheServer:
+    """One running apache2. Use as a context manager or start()/stop().
+
+    config   - the test's httpd.conf snippet ({root}/{port} substituted)
+    files    - {relative path: text} written into the ServerRoot before start
+               (a key ending in "/" makes an empty directory)
+    mpm      - "event" or "prefork"
+    modules  - extra Debian modules to load (e.g. "dir", "alias", "include")
+    single_child - prefork with exactly one child (event always has one)
+    """
+
+    def __init__(self, config, files=None, mpm="event", modules=(), server_name="hydra.test",
+                 single_child=False, so=None):
+        self.mpm = mpm
+        self.server_name = server_name
+        self.root = ServerRoot()
+        self.port = self.root.port
+        self.root.mkdir("htdocs")
+        self.root.write_files(files)
+        self.conf = self.root.path / "httpd.conf"
+        self.conf.write_text(render_config(self.root, config, mpm=mpm, modules=modules,
+                                           server_name=server_name,
+                                           single_child=single_child, so=so))
+        os.chmod(self.conf, 0o644)
+        self.pidfile = self.root.run / "httpd.pid"
+        self.log_path = self.root.path / "error_log"
+        self.pid = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self):
+        if not os.path.exists(HYDRA_SO):
+            raise RuntimeError("module under test not found: HYDRA_SO=%s (run make first)" % HYDRA_SO)
+        proc = subprocess.run([APACHE_BIN, "-f", str(self.conf), "-k", "start"],
+                              env=apache_env(self.root), capture_output=True, text=True,
+                              timeout=60)
+        if proc.returncode != 0:
+            out = proc.stdout + proc.stderr
+            self.root.remove()
+            raise RuntimeError("apache2 -k start failed (rc=%d):\n%s" % (proc.returncode, out))
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.pid is None and self.pidfile.exists():
+                text = self.pidfile.read_text().strip()
+                if text:
+                    self.pid = int(text)
+            if self.pid is not None:
+                if not _pid_alive(self.pid):
+                    raise RuntimeError("apache2 exited during start-up:\n" + self.error_log_tail())
+                if self._port_answers():
+                    return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("apache2 did not come up within %ss:\n%s"
+                           % (START_TIMEOUT, self.error_log_tail()))
+
+    def _port_answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self):
+        """SIGTERM to the parent (from the PidFile) and wait until it is gone."""
+        pid = self.pid
+        if pid is None and self.pidfile.exists():
+            text = self.pidfile.read_text().strip()
+            pid = int(text) if text else None
+        if pid is not None and _pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.pid = None
+
+    def close(self):
+        self.stop()
+        self.root.remove()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- files -----------------------------------------------------------
+
+    @property
+    def path(self):
+        return self.root.path
+
+    def write(self, relpath, text, mtime=None):
+        return self.root.write(relpath, text, mtime=mtime)
+
+    # -- HTTP ------------------------------------------------------------
+
+    def connection(self, timeout=HTTP_TIMEOUT):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def host_header(self, host=None):
+        if host is None:
+            return "%s:%d" % (self.server_name, self.port)
+        return host
+
+    def request(self, method, path, body=None, headers=(), host=None, conn=None,
+                timeout=HTTP_TIMEOUT):
+        """Sends one request and returns a Response. `headers` is a dict or
+        a sequence of (name, value) pairs (repeat a name to send duplicates).
+        Without `conn` a fresh connection is used and closed afterwards."""
+        own = conn is None
+        if own:
+            conn = self.connection(timeout=timeout)
+        try:
+            try:
+                return self._exchange(conn, method, path, body, headers, host)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # A server may close an idle keep-alive connection at any
+                # time (the event MPM does when all workers are busy);
+                # like any HTTP client, retry once on a fresh connection.
+                if not getattr(conn, "hydra_used", False):
+                    raise
+                conn.close()
+                conn.hydra_used = False
+                return self._exchange(conn, method, path, body, headers, host)
+        finally:
+            if own:
+                conn.close()
+
+    def _exchange(self, conn, method, path, body, headers, host):
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", self.host_header(host))
+        items = headers.items() if hasattr(headers, "items") else headers
+        names = set()
+        for k, v in items:
+            conn.putheader(k, v)
+            names.add(k.lower())
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if body is not None and "content-length" not in names:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.hydra_used = True
+        return Response(resp.status, resp.headers, raw)
+
+    def get(self, path, host=None, headers=(), **kw):
+        """GET `path`; returns Response, which unpacks as (status, headers, body)."""
+        return self.request("GET", path, headers=headers, host=host, **kw)
+
+    def post(self, path, body, host=None, headers=(), **kw):
+        return self.request("POST", path, body=body, headers=headers, host=host, **kw)
+
+    # -- error log -------------------------------------------------------
+
+    def log_mark(self):
+        """Position in the error log; pass it as `since` to see only later lines."""
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def error_log(self, since=0):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def error_log_tail(self, lines=60):
+        return "\n".join(self.error_log().splitlines()[-lines:])
+
+    def wait_for_log(self, pattern, since=0, timeout=10.0):
+        """Waits until a line matching regex `pattern` appears after `since`;
+        returns the log text after `since`, or raises AssertionError."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.error_log(since)
+            if rx.search(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError("no log line matching %r after %.0fs; log since mark:\n%s"
+                                     % (pattern, timeout, text[-4000:]))
+            time.sleep(0.05)
+
+    def crash_lines(self, since=0):
+        """Error-log lines that show a dead child or an aborted Python."""
+        return [line for line in self.error_log(since).splitlines()
+                if any(p in line for p in CRASH_PATTERNS)]
