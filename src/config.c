@@ -257,6 +257,15 @@ static void append_handler(hydra_handler **list, hydra_handler *h)
     *list = h;
 }
 
+/* The next whitespace-separated word of *pos, or "" at the end.
+ * (ap_getword_white stops at once on leading whitespace.) */
+static char *next_word(apr_pool_t *p, const char **pos)
+{
+    while (apr_isspace(**pos))
+        (*pos)++;
+    return ap_getword_white(p, pos);
+}
+
 /* Adds the handlers of `words` (already split off the "| .ext" part) to
  * the list for `key_phase` (+ extension). */
 static void add_handlers(cmd_parms *cmd, hydra_config *conf, int phase, const char *handlers,
@@ -265,11 +274,11 @@ static void add_handlers(cmd_parms *cmd, hydra_config *conf, int phase, const ch
     const char *pos = handlers;
     char *word;
 
-    while (*(word = ap_getword_white(cmd->pool, &pos)) != '\0') {
+    while (*(word = next_word(cmd->pool, &pos)) != '\0') {
         if (exts) {
             const char *epos = exts;
             char *ext;
-            while (*(ext = ap_getword_white(cmd->pool, &epos)) != '\0') {
+            while (*(ext = next_word(cmd->pool, &epos)) != '\0') {
                 const char *key = apr_pstrcat(cmd->pool, hydra_phase_names[phase], ext, NULL);
                 hydra_handler *head = apr_hash_get(conf->ext_hlists, key, APR_HASH_KEY_STRING);
                 hydra_handler *h = hydra_handler_new(cmd->pool, word, place->directory,
@@ -315,7 +324,7 @@ static const char *directive_handler(cmd_parms *cmd, void *mconfig, const char *
     if (exts && (phase == HYDRA_PHASE_POST_READ_REQUEST || phase == HYDRA_PHASE_TRANS))
         return apr_psprintf(cmd->pool, "%s does not accept \"| .ext\" syntax.",
                             hydra_phase_names[phase]);
-    if (!*ap_getword_white(cmd->temp_pool, &(const char *){handlers}))
+    if (!*next_word(cmd->temp_pool, &(const char *){handlers}))
         return apr_psprintf(cmd->pool, "%s requires at least one handler", cmd->cmd->name);
     if ((err = place_of(cmd, &place)) != NULL)
         return err;

@@ -69,6 +69,29 @@ def python_version():
     return _python_version
 
 
+_stdlib_checked = False
+
+
+def check_python_readable_by_children():
+    """The children start Python as www-data: the stdlib of HYDRA_PYTHON
+    must be readable by that user (a pyenv under /root is not, unless
+    /root is searchable). Raises RuntimeError with the reason."""
+    global _stdlib_checked
+    if _stdlib_checked or os.geteuid() != 0:
+        return
+    stdlib = subprocess.run(
+        [HYDRA_PYTHON, "-c", "import os; print(os.__file__)"],
+        capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    probe = subprocess.run(["runuser", "-u", "www-data", "--", "test", "-r", stdlib],
+                           capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        raise RuntimeError("www-data cannot read %s: Apache children could not start "
+                           "Python %s. Make its installation world-readable (e.g. "
+                           "chmod o+x on the directories above it)."
+                           % (stdlib, "%d.%d" % python_version()))
+    _stdlib_checked = True
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -329,6 +352,7 @@ class ApacheServer:
     def start(self):
         if not os.path.exists(HYDRA_SO):
             raise RuntimeError("module under test not found: HYDRA_SO=%s (run make first)" % HYDRA_SO)
+        check_python_readable_by_children()
         proc = subprocess.run([APACHE_BIN, "-f", str(self.conf), "-k", "start"],
                               env=apache_env(self.root), capture_output=True, text=True,
                               timeout=60)

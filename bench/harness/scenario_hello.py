@@ -32,7 +32,7 @@ def measure_once(session, target, mpm_name):
     with instance:
         check_hello(instance)
         # Connection: close spreads the warm-up over every prefork child.
-        wrk.run(instance.url(HELLO_URL), session.warmup, 16, close=True)
+        wrk.run(instance.url(HELLO_URL), session.warmup, CONNECTIONS, close=True)
         return session.drive(instance, HELLO_URL, CONNECTIONS)
 
 

@@ -947,7 +947,7 @@ class CGIStdout(NullIO):
     def write(self, s):
         if not s:
             return 0
-        data = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+        data = s.encode("utf-8", "surrogateescape") if isinstance(s, str) else bytes(s)
         if self.headers_sent:
             self.req.write(data)
         else:

@@ -8,13 +8,10 @@ out of date (check) and how to make its value (build). With max_size > 0
 the least recently used entries are dropped beyond that many.
 """
 
-import email.utils
 import os
 import re
 import threading
 import types
-import urllib.error
-import urllib.request
 import weakref
 from collections import OrderedDict
 
@@ -206,6 +203,9 @@ class HTTPCache(Cache):
     If-None-Match on every lookup. The value is the response body."""
 
     def check(self, key, name, entry, **context):
+        # Imported here: most users of this module never fetch URLs.
+        import urllib.error
+        import urllib.request
         request = urllib.request.Request(name)
         if self._load(entry) is not NOT_INITIALIZED:
             validators = entry.timestamp or {}
@@ -221,6 +221,7 @@ class HTTPCache(Cache):
             raise
 
     def build(self, key, name, opened, entry, **context):
+        import email.utils
         with opened:
             body = opened.read()
             headers = opened.headers

@@ -73,20 +73,19 @@ def _local_definitions(function):
     `function`'s body, without running it: a store to one of those names
     right after a constant (or after a nested `def`, whose code object is a
     constant) gives that constant, or a function made from that code bound
-    to `function`'s globals."""
+    to `function`'s globals. Any other store gives _UNREADABLE."""
     found = {}
     previous = []
     for instruction in dis.get_instructions(function.__code__):
         if instruction.opname in ("STORE_FAST", "STORE_DEREF", "STORE_NAME") \
                 and instruction.argval in _AUTH_NAMES:
-            value = _stored_constant(previous, function)
-            if value is not _NOTHING:
-                found[instruction.argval] = value
+            found[instruction.argval] = _stored_constant(previous, function)
         previous.append(instruction)
     return found
 
 
-_NOTHING = object()
+_NOTHING = object()     # not defined
+_UNREADABLE = object()  # defined, but its value cannot be known without running the code
 
 
 def _stored_constant(previous, function):
@@ -96,17 +95,17 @@ def _stored_constant(previous, function):
             made_function = made_function or instruction.opname == "MAKE_FUNCTION"
             continue
         if instruction.opname != "LOAD_CONST":
-            return _NOTHING
+            return _UNREADABLE  # e.g. a dict or list display
         value = instruction.argval
         if isinstance(value, types.CodeType):
             if not made_function:
-                return _NOTHING
+                return _UNREADABLE
             try:
                 return types.FunctionType(value, function.__globals__)
             except (TypeError, ValueError):
-                return _NOTHING  # needs a closure: cannot be rebuilt
+                return _UNREADABLE  # needs a closure: cannot be rebuilt
         return value
-    return _NOTHING
+    return _UNREADABLE
 
 
 def _auth_objects(obj):
@@ -116,7 +115,8 @@ def _auth_objects(obj):
         if not isinstance(function, types.FunctionType):
             return None, _NOTHING, _NOTHING
         found = _local_definitions(function)
-        return (found.get("__auth_realm__"), found.get("__auth__", _NOTHING),
+        realm = found.get("__auth_realm__")
+        return (None if realm is _UNREADABLE else realm, found.get("__auth__", _NOTHING),
                 found.get("__access__", _NOTHING))
     return (getattr(obj, "__auth_realm__", None), getattr(obj, "__auth__", _NOTHING),
             getattr(obj, "__access__", _NOTHING))
@@ -137,10 +137,24 @@ def _basic_credentials(req):
         raise apache.SERVER_RETURN(apache.HTTP_BAD_REQUEST)
 
 
+def _deny_unreadable(req, obj, name):
+    """An __auth__ / __access__ whose value cannot be read from the function
+    body (a dict or list display, a nested function with a closure) denies
+    access: failing open would publish what it was meant to protect."""
+    req.log_error("mod_python.publisher: cannot evaluate %s defined inside %s "
+                  "(only constants and plain nested functions can be); access denied"
+                  % (name, getattr(obj, "__qualname__", obj)), apache.APLOG_WARNING)
+    return False
+
+
 def process_auth(req, obj, realm="unknown", user=None, passwd=None):
     """Enforces the __auth__ / __access__ of `obj`; returns the (realm, user,
     passwd) to carry on to the next object of the traversal."""
     found_realm, auth, access = _auth_objects(obj)
+    if auth is _UNREADABLE:
+        auth = _deny_unreadable(req, obj, "__auth__")
+    if access is _UNREADABLE:
+        access = _deny_unreadable(req, obj, "__access__")
     if found_realm is not None:
         realm = found_realm
     if auth is _NOTHING and access is _NOTHING:

@@ -8,10 +8,10 @@ str and their values bytes. apply_fs_data() decodes bytes names so that
 POSTed fields reach the function (recommended deviation).
 """
 
-import inspect
 import io
 import re
 import tempfile
+import types
 import urllib.parse
 
 from . import apache
@@ -439,18 +439,18 @@ def _signature_source(obj, depth=0):
     callable `obj`, or None when it has no Python code to inspect."""
     if depth > 8:
         return None
-    if inspect.isfunction(obj):
+    if isinstance(obj):
         return obj.__code__, 0
-    if inspect.ismethod(obj):
+    if isinstance(obj):
         function = obj.__func__
-        return (function.__code__, 1) if inspect.isfunction(function) else None
+        return (function.__code__, 1) if isinstance(function) else None
     if isinstance(obj, type):
         init = getattr(obj, "__init__", None)
-        return (init.__code__, 1) if inspect.isfunction(init) else None
-    if inspect.isbuiltin(obj) or not callable(obj):
+        return (init.__code__, 1) if isinstance(init) else None
+    if isinstance(obj) or not callable(obj):
         return None
     call = getattr(type(obj), "__call__", None)
-    if inspect.isfunction(call):
+    if isinstance(call):
         return call.__code__, 1
     call = getattr(obj, "__call__", None)
     if call is None or call is obj or type(call).__name__ in ("method-wrapper", "wrapper_descriptor"):

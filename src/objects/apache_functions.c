@@ -21,16 +21,11 @@
 
 #include <pthread.h>
 
-/* The pool of this Apache child; defined and set in mod_hydra.c
- * (child_init). Destroyed at child exit, which runs our cleanups. */
-extern apr_pool_t *hydra_child_pool;
-
 /* Defined here, used by server.c and connection.c too. */
 PyObject *hydra_log_python_message(PyObject *message, int level, server_rec *s, conn_rec *c,
                                    request_rec *r);
 int hydra_child_cleanup_register(const char *interp_name, server_rec *s, PyObject *callable,
                                  PyObject *data);
-void hydra_log_cleanup_error(PyObject *callable, server_rec *s);
 
 /* ---------------------------------------------------------------------
  * Logging a Python message
@@ -104,7 +99,8 @@ static PyObject *apache_log_error(PyObject *module, PyObject *args, PyObject *kw
  * updates and nobody waits for a GIL while holding it, so taking it with a
  * GIL held cannot deadlock. The nodes live in malloc memory rather than in
  * hydra_child_pool because APR pools are not thread-safe; the pool only
- * carries the one cleanup that walks the list.
+ * (hydra_child_pool, apache_module.h) carries the one cleanup that walks
+ * the list.
  */
 
 typedef struct child_cleanup {
@@ -131,9 +127,9 @@ static const char *str_utf8_or(PyObject *str, const char *fallback)
 }
 
 /* Takes the pending exception (GIL held) and logs the two lines mod_python
- * users grep for: the callable, then "    <type>: <value>". Shared with
- * req.register_cleanup so both kinds of cleanup fail the same way. */
-void hydra_log_cleanup_error(PyObject *callable, server_rec *s)
+ * users grep for: the callable, then "    <type>: <value>" (the same lines
+ * req.register_cleanup writes). */
+static void log_cleanup_error(PyObject *callable, server_rec *s)
 {
 #if PY_VERSION_HEX >= 0x030C0000
     PyObject *exc = PyErr_GetRaisedException();
@@ -190,7 +186,7 @@ static void run_child_cleanup(child_cleanup *cc)
     }
     PyObject *result = PyObject_CallOneArg(cc->callable, cc->data);
     if (result == NULL)
-        hydra_log_cleanup_error(cc->callable, cc->server);
+        log_cleanup_error(cc->callable, cc->server);
     Py_XDECREF(result);
     Py_DECREF(cc->callable);
     Py_DECREF(cc->data);

@@ -1,0 +1,171 @@
+"""
+Own-GIL interpreters (`PythonInterpGIL own`, Python >= 3.12): spec/beyond.md
+§1 and §2. Skipped when the module under test is built against an older
+Python (the configuration error for that case is tested in test_errors.py).
+"""
+
+import json
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.own_gil
+
+OGMOD_PY = r'''
+import json, os, sys, time
+from mod_python import apache
+
+def handler(req):
+    arg = req.args or ""
+    out = {"interp": req.interpreter, "pid": os.getpid()}
+    if arg.startswith("spin"):
+        n = int(arg[4:])
+        start = time.perf_counter()
+        s = 0
+        for i in range(n):
+            s += i * i
+        out["spin"] = time.perf_counter() - start
+    elif arg == "inventory":
+        out["inventory"] = apache.interpreters()
+    elif arg == "single":
+        import _testsinglephase
+    req.content_type = "application/json"
+    req.write(json.dumps(out))
+    return apache.OK
+
+def mark(req):
+    req.py_attr = apache.interpreter
+    req.notes["hydra-note"] = apache.interpreter
+    return apache.OK
+
+def report(req):
+    req.content_type = "application/json"
+    req.write(json.dumps({"interp": req.interpreter,
+                          "py_attr": getattr(req, "py_attr", None),
+                          "note": req.notes.get("hydra-note")}))
+    return apache.OK
+'''
+
+
+def loc(path, interp, gil, *extra):
+    lines = ["SetHandler mod_python", "PythonInterpreter %s" % interp,
+             "PythonInterpGIL %s" % gil] + list(extra) + ["PythonHandler ogmod"]
+    return "<Location %s>\n%s\n</Location>" % (path, "\n".join("    " + l for l in lines))
+
+
+CONFIG = "\n".join([
+    loc("/og1", "og1", "own"),
+    loc("/og2", "og2", "own"),
+    loc("/og1-shared", "og1", "shared"),
+    loc("/sh1", "sh1", "shared"),
+    loc("/sh2", "sh2", "shared"),
+    loc("/main", "main_interpreter", "own"),
+    loc("/og-debug", "og3", "own", "PythonDebug Off"),
+    '''<Location /split>
+    SetHandler mod_python
+    PythonInterpGIL own
+    PythonInterpPerDirective On
+    PythonFixupHandler ogmod::mark
+</Location>
+<Location /split/inner>
+    PythonHandler ogmod::report
+</Location>''',
+])
+
+FILES = {"pylib/ogmod.py": OGMOD_PY}
+
+SPIN = 1500000
+
+
+@pytest.fixture(scope="module")
+def server(start_apache):
+    return start_apache(CONFIG, FILES, mpm="event")
+
+
+def call(server, path):
+    status, _, body = server.get(path)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_own_gil_interpreters_serve_requests(server):
+    assert call(server, "/og1")["interp"] == "og1"
+    assert call(server, "/og2")["interp"] == "og2"
+
+
+def test_inventory_reports_gil_mode(server):
+    for path in ["/og1", "/og2", "/sh1"]:
+        call(server, path)
+    inventory = call(server, "/og1?inventory")["inventory"]
+    gil = {e["name"]: e["gil"] for e in inventory}
+    assert gil["og1"] == "own" and gil["og2"] == "own"
+    assert gil["sh1"] == "shared"
+    assert gil.get("main_interpreter", "main") == "main"
+
+
+def test_own_on_main_interpreter_is_ignored(server):
+    assert call(server, "/main")["interp"] == "main_interpreter"
+    assert "PythonInterpGIL" in server.error_log()
+
+
+def test_existing_interpreter_keeps_its_mode_and_warns_once(server):
+    call(server, "/og1")
+    mark = server.log_mark()
+    assert call(server, "/og1-shared")["interp"] == "og1"
+    assert call(server, "/og1-shared")["interp"] == "og1"
+    inventory = call(server, "/og1?inventory")["inventory"]
+    assert {e["name"]: e["gil"] for e in inventory}["og1"] == "own"
+    warnings = [l for l in server.error_log(mark).splitlines()
+                if ":warn]" in l and "og1" in l]
+    assert len(warnings) == 1, warnings
+
+
+def test_python_attributes_on_req_are_per_own_gil_interpreter(server):
+    data = call(server, "/split/inner/x")
+    assert data["interp"] == "/split/inner"
+    assert data["py_attr"] is None               # set by the fixup in "/split"
+    assert data["note"] == "/split"              # Apache-backed: shared
+
+
+def test_single_phase_extension_import_fails_with_hint(server):
+    mark = server.log_mark()
+    status, _, _ = server.get("/og-debug?single")
+    assert status == 500
+    log = server.wait_for_log("_testsinglephase", since=mark)
+    assert "PythonInterpGIL shared" in log
+    assert "PythonInterpreter main_interpreter" in log
+
+
+def concurrent_spin_time(server, paths):
+    barrier = threading.Barrier(len(paths))
+    errors = []
+
+    def client(path):
+        conn = server.connection()
+        conn.connect()
+        try:
+            barrier.wait(timeout=30)
+            resp = server.request("GET", path + "?spin%d" % SPIN, conn=conn)
+            if resp.status != 200:
+                errors.append(resp.body)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(p,)) for p in paths]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    elapsed = time.monotonic() - start
+    assert not errors, errors
+    return elapsed
+
+
+def test_own_gil_interpreters_run_python_in_parallel(server):
+    for path in ["/og1", "/og2", "/sh1", "/sh2"]:
+        call(server, path)
+    own = min(concurrent_spin_time(server, ["/og1", "/og2"] * 2) for _ in range(2))
+    shared = min(concurrent_spin_time(server, ["/sh1", "/sh2"] * 2) for _ in range(2))
+    assert own < 0.8 * shared, "own %.2fs vs shared %.2fs" % (own, shared)
