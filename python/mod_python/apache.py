@@ -404,10 +404,17 @@ def _first_import(module_name, log, path):
     return module
 
 
+# How long a thread waits for another thread's reload of a module. Past
+# that the module is used as it is: two modules whose reloads import each
+# other from two threads would otherwise wait for each other for ever.
+_RELOAD_WAIT = 10.0
+
+
 def _wait_for_reload(module_name):
     if module_name in _reloading:
-        with _module_lock(module_name):
-            pass
+        lock = _module_lock(module_name)
+        if lock.acquire(timeout=_RELOAD_WAIT):
+            lock.release()
     return sys.modules.get(module_name)
 
 
@@ -458,9 +465,14 @@ def import_module(module_name, autoreload=1, log=0, path=None):
     if not path and module_name not in _reloading and \
             time.time() - getattr(module, "__mtime_check__", 0) < 1:
         return module
-    with _module_lock(module_name):
+    lock = _module_lock(module_name)
+    if not lock.acquire(timeout=_RELOAD_WAIT):
+        return sys.modules.get(module_name, module)
+    try:
         module = sys.modules.get(module_name, module)
         return _check_and_reload(module_name, module, log, path)
+    finally:
+        lock.release()
 
 
 def resolve_object(module, obj_str, arg=None, silent=0):

@@ -434,26 +434,30 @@ class FieldStorage:
 # ---------------------------------------------------------------------------
 # Calling a function with form fields (python-api.md §12.5)
 
+_CO_VARKEYWORDS = 0x08  # code flag: the function takes **kwargs
+
+
 def _signature_source(obj, depth=0):
     """(code object, number of leading parameters bound already) for the
     callable `obj`, or None when it has no Python code to inspect."""
     if depth > 8:
         return None
-    if isinstance(obj):
+    if isinstance(obj, types.FunctionType):
         return obj.__code__, 0
-    if isinstance(obj):
+    if isinstance(obj, types.MethodType):
         function = obj.__func__
-        return (function.__code__, 1) if isinstance(function) else None
+        return (function.__code__, 1) if isinstance(function, types.FunctionType) else None
     if isinstance(obj, type):
         init = getattr(obj, "__init__", None)
-        return (init.__code__, 1) if isinstance(init) else None
-    if isinstance(obj) or not callable(obj):
+        return (init.__code__, 1) if isinstance(init, types.FunctionType) else None
+    if isinstance(obj, types.BuiltinFunctionType) or not callable(obj):
         return None
     call = getattr(type(obj), "__call__", None)
-    if isinstance(call):
+    if isinstance(call, types.FunctionType):
         return call.__code__, 1
     call = getattr(obj, "__call__", None)
-    if call is None or call is obj or type(call).__name__ in ("method-wrapper", "wrapper_descriptor"):
+    if call is None or call is obj or isinstance(call, (types.MethodWrapperType,
+                                                        types.WrapperDescriptorType)):
         return None
     return _signature_source(call, depth + 1)
 
@@ -469,12 +473,26 @@ def _accepted_arguments(obj):
     keyword_only = code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
     # Positional-only parameters cannot be passed by keyword.
     names = positional[max(bound, code.co_posonlyargcount):] + keyword_only
-    return set(names), bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    return set(names), bool(code.co_flags & _CO_VARKEYWORDS)
 
 
-def _field_name(name):
-    # (deviation) url-encoded POST names arrive as bytes; match them as str.
-    return name.decode("latin-1") if isinstance(name, bytes) else name
+def _argument(field):
+    """(name, value) under which a field is passed to a function.
+
+    (deviation) Url-encoded POST fields have bytes names, which upstream
+    never matched, so POSTed fields silently went missing. They are passed
+    as the same field in a query string would be: name decoded Latin-1,
+    value decoded UTF-8 (StringField already checked it is UTF-8).
+    Multipart fields keep upstream's types (str name, bytes value); an
+    upload is passed as the Field itself."""
+    if isinstance(field, Field):
+        return field.name, field
+    name, value = field.name, field.value
+    if isinstance(name, bytes):
+        name = name.decode("latin-1")
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+    return name, value
 
 
 def apply_fs_data(obj, fs, **extra):
@@ -482,11 +500,11 @@ def apply_fs_data(obj, fs, **extra):
     `extra`; only the arguments `obj` accepts are passed."""
     fields = {}
     for field in fs.list:
-        name = _field_name(field.name)
+        name, value = _argument(field)
         if name is None or name in extra:
             # A field may not override what the caller passes (e.g. req).
             continue
-        fields.setdefault(name, []).append(field if isinstance(field, Field) else field.value)
+        fields.setdefault(name, []).append(value)
     args = dict(extra)
     for name, values in fields.items():
         args[name] = values[0] if len(values) == 1 else values
