@@ -412,6 +412,23 @@ static int run_hlist(request_rec *r, hydra_reqctx *ctx, hydra_interp *interp, Py
 /* ------------------------------------------------------------------ */
 /* Phases                                                             */
 
+/* After the content phase: can any more Python run for this request? Not
+ * if no Log or Cleanup handlers are configured or queued, it is a plain
+ * top-level request (no redirect or sub-request shares its objects), and
+ * no Python filter is configured for it or registered by it (conservative:
+ * a configured filter may not be active on this request). */
+static int python_done_after_content(request_rec *r, const hydra_reqctx *ctx,
+                                     const hydra_config *conf)
+{
+    if (r->main || r->prev || r->next)
+        return 0;
+    if (conf->hlists[HYDRA_PHASE_LOG] || conf->hlists[HYDRA_PHASE_CLEANUP]
+        || ctx->dynamic[HYDRA_PHASE_LOG] || apr_hash_count(conf->ext_hlists) > 0)
+        return 0;
+    return apr_hash_count(conf->in_filters) == 0 && apr_hash_count(conf->out_filters) == 0
+           && (!ctx->registered_filters || apr_hash_count(ctx->registered_filters) == 0);
+}
+
 int dispatch_phase(request_rec *r, hydra_phase phase)
 {
     const hydra_config *conf = hydra_dir_config(r);
@@ -451,6 +468,8 @@ int dispatch_phase(request_rec *r, hydra_phase phase)
         ctx->extension = extension;
 
     result = run_hlist(r, ctx, interp, req, phase, conf);
+    if (phase == HYDRA_PHASE_HANDLER && python_done_after_content(r, ctx, conf))
+        reqctx_drop_if_unreferenced(ctx, interp);
 
     ctx->phase = saved_phase;
     ctx->hlist = saved_hlist;

@@ -47,6 +47,28 @@ static __thread hydra_interp *tl_stack[MAX_NESTING];
 static __thread int tl_depth;
 static __thread int tl_refused;
 
+/* Per-thread memo of the last few names looked up. Ready records are never
+ * destroyed, so a remembered one stays valid; this keeps the registry lock
+ * off the request hot path (a worker thread serves few names). */
+#define LOOKUP_MEMO 4
+static __thread hydra_interp *tl_memo[LOOKUP_MEMO];
+static __thread unsigned tl_memo_next;
+
+static hydra_interp *memo_find(const char *name)
+{
+    int i;
+    for (i = 0; i < LOOKUP_MEMO; i++) {
+        if (tl_memo[i] && strcmp(tl_memo[i]->name, name) == 0)
+            return tl_memo[i];
+    }
+    return NULL;
+}
+
+static void memo_add(hydra_interp *interp)
+{
+    tl_memo[tl_memo_next++ % LOOKUP_MEMO] = interp;
+}
+
 int interp_acquire_refused(void)
 {
     return tl_refused;
@@ -419,8 +441,10 @@ hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s)
 
     /* The main interpreter needs no registry lookup once it is ready. */
     interp = main_interp;
-    if (!is_main || !main_interp->ready) {
-        interp = registry_get(is_main ? HYDRA_MAIN_INTERPRETER : name, own_gil, s);
+    if (!is_main && (interp = memo_find(name)) == NULL) {
+        interp = registry_get(name, own_gil, s);
+        if (interp)
+            memo_add(interp);
         if (!interp && tl_refused) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                          "python_handler: not creating interpreter '%s': this process already "
@@ -432,10 +456,14 @@ hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s)
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "python_handler: Can't get/create interpreter.");
             return NULL;
         }
+    } else if (is_main && !main_interp->ready) {
+        interp = registry_get(HYDRA_MAIN_INTERPRETER, own_gil, s);
+        if (!interp) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "python_handler: Can't get/create interpreter.");
+            return NULL;
+        }
     }
-    if (own_gil && interp->kind != HYDRA_INTERP_OWN)
-        warn_mode_conflict(interp, own_gil, s);
-    else if (!own_gil && interp->kind == HYDRA_INTERP_OWN)
+    if ((own_gil != 0) != (interp->kind == HYDRA_INTERP_OWN))
         warn_mode_conflict(interp, own_gil, s);
 
     ts = thread_tstate(interp);

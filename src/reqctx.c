@@ -64,6 +64,26 @@ static PyObject *make_request(request_rec *r, hydra_reqctx *ctx, hydra_interp *i
     return req;
 }
 
+void reqctx_drop_if_unreferenced(hydra_reqctx *ctx, hydra_interp *interp)
+{
+    int i;
+
+    if (interp->kind != HYDRA_INTERP_OWN) {
+        if (ctx->shared_request && Py_REFCNT(ctx->shared_request) == 1)
+            Py_CLEAR(ctx->shared_request);
+        return;
+    }
+    for (i = 0; i < ctx->own_count; i++) {
+        if (ctx->own[i].interp == interp) {
+            if (Py_REFCNT(ctx->own[i].request) == 1) {
+                Py_CLEAR(ctx->own[i].request);
+                ctx->own[i] = ctx->own[--ctx->own_count];
+            }
+            return;
+        }
+    }
+}
+
 PyObject *reqctx_request_object(request_rec *r, hydra_interp *interp)
 {
     hydra_reqctx *ctx = reqctx_get(r, 1);

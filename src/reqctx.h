@@ -50,4 +50,12 @@ hydra_reqctx *reqctx_get(request_rec *r, int create);
  * failure. */
 PyObject *reqctx_request_object(request_rec *r, hydra_interp *interp);
 
+/* Drops the request object of `interp` now (GIL held) when nothing but the
+ * context refers to it. The dispatcher calls this when it knows no more
+ * Python can run for the request, which saves the request-pool cleanup a
+ * second trip into the interpreter; anything that kept a reference (a
+ * module global, a cleanup's data, a traceback) keeps the object alive
+ * until the cleanup, as before. */
+void reqctx_drop_if_unreferenced(hydra_reqctx *ctx, hydra_interp *interp);
+
 #endif /* HYDRA_REQCTX_H */

@@ -35,10 +35,6 @@ def pytest_report_header(config):
             "hydra: mod_python package from %s" % harness.MP_PACKAGE]
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "own_gil: needs PythonInterpGIL own (Python >= 3.12)")
-
-
 def pytest_collection_modifyitems(config, items):
     if harness.python_version() >= (3, 12):
         return
@@ -55,21 +51,31 @@ def mpm(request):
     return request.param
 
 
-@pytest.fixture(scope="module")
-def start_apache():
-    """Factory: start_apache(config, files=None, mpm="event", **kw) starts an
-    ApacheServer that is stopped (and its root removed) at module end."""
-    servers = []
+class ApacheFactory:
+    """start_apache(config, files=None, mpm="event", **kw) -> a started
+    ApacheServer (see harness.ApacheServer for the keywords)."""
 
-    def start(config, files=None, **kw):
+    def __init__(self):
+        self.servers = []
+
+    def __call__(self, config, files=None, **kw):
         server = ApacheServer(config, files, **kw)
+        self.servers.append(server)   # closed at module end even if start fails
         server.start()
-        servers.append(server)
         return server
 
-    yield start
-    for server in servers:
-        server.close()
+    def close(self):
+        for server in self.servers:
+            server.close()
+
+
+@pytest.fixture(scope="module")
+def start_apache():
+    """Factory for servers that are stopped (and their roots removed) at the
+    end of the test module."""
+    factory = ApacheFactory()
+    yield factory
+    factory.close()
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +98,9 @@ def pytest_runtest_makereport(item, call):
         return
     seen = set()
     for name, value in getattr(item, "funcargs", {}).items():
-        if isinstance(value, ApacheServer) and id(value) not in seen:
-            seen.add(id(value))
-            report.sections.append(("error_log of %s (%s, %s)" % (name, value.mpm, value.path),
-                                    value.error_log_tail(80)))
+        servers = value.servers if isinstance(value, ApacheFactory) else [value]
+        for server in servers:
+            if isinstance(server, ApacheServer) and id(server) not in seen:
+                seen.add(id(server))
+                report.sections.append(("error_log of %s (%s, %s)" % (name, server.mpm, server.path),
+                                        server.error_log_tail(80)))

@@ -11,6 +11,7 @@ appends a line to var/imports.log.
 """
 
 import json
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -173,6 +174,12 @@ def test_first_requests_wait_for_one_import_per_interpreter(server, first_burst)
     lines = (server.path / "var" / "imports.log").read_text().split()
     imported = Counter(lines[0::3])
     assert imported == Counter({name: 1 for name in INTERPRETERS}), imported
+    # Hydra logs one INFO line per interpreter it creates; where such lines
+    # exist, each name must appear exactly once.
+    created = Counter(re.findall(r"created interpreter '([^']*)'", server.error_log()))
+    if created:
+        for name in INTERPRETERS:
+            assert created[name] == 1, created
 
 
 def test_first_burst_is_not_serialised(first_burst):

@@ -389,3 +389,149 @@ def test_python_import_in_virtual_host_is_not_executed(server):
     rec = ask(server, "/imports", host="app.example.com")[0]
     assert "import.imp_vhost" not in rec["marks"]
     assert "imp_vhost" not in rec["imp_modules"]
+
+
+# -- other kinds of invocation (rows 10, 21, 22, 23, 26) ---------------------
+# A separate server, so that these rows do not hold up the ones above.
+
+PH_PY = r'''
+import json
+from mod_python import apache
+
+def postread(req):
+    req.notes["postread"] = req.interpreter
+    return apache.OK
+
+def trans(req):
+    req.notes["trans"] = req.interpreter
+    return apache.DECLINED
+
+def report(req):
+    req.content_type = "application/json"
+    req.write(json.dumps({"postread": req.notes.get("postread"),
+                          "trans": req.notes.get("trans"),
+                          "content": req.interpreter}))
+    return apache.OK
+
+def upper(filter):
+    if filter.req.headers_out.get("Content-Length") is not None:
+        del filter.req.headers_out["Content-Length"]
+    s = filter.read()
+    while s:
+        filter.write(s.upper())
+        s = filter.read()
+    if s is None:
+        filter.write("[filter %s]" % apache.interpreter)
+        filter.close()
+
+def echo(conn):
+    while True:
+        line = conn.readline()
+        if not line or not line.strip():
+            break
+    body = apache.interpreter.encode()
+    conn.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+               + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return apache.OK
+'''
+
+PHASES_CONFIG = r'''
+PythonOutputFilter ph::upper UPPER
+
+<VirtualHost 127.0.0.1:{port}>
+    ServerName pd.example.com
+    DocumentRoot {root}/site
+    PythonInterpPerDirectory On
+    PythonPostReadRequestHandler ph::postread
+    PythonTransHandler ph::trans
+    <Directory {root}/site>
+        SetHandler mod_python
+        PythonHandler ph::report
+    </Directory>
+</VirtualHost>
+
+<VirtualHost 127.0.0.1:{port}>
+    ServerName app.example.com
+    DocumentRoot {root}/app
+    <Directory {root}/app>
+        SetOutputFilter UPPER
+    </Directory>
+    <Directory {root}/app/pd>
+        PythonInterpPerDirective On
+    </Directory>
+</VirtualHost>
+
+<VirtualHost 127.0.0.1:{port}>
+    ServerName ssi.example.com
+    DocumentRoot {root}/ssi
+    <Directory {root}/ssi>
+        Options +Includes
+        AddType text/html .shtml
+        AddOutputFilter INCLUDES .shtml
+        PythonInterpPerDirective On
+    </Directory>
+    <Directory {root}/ssi/off>
+        PythonInterpPerDirective Off
+    </Directory>
+</VirtualHost>
+
+<VirtualHost 127.0.0.1:{port2}>
+    ServerName echo.local
+    PythonConnectionHandler ph::echo
+</VirtualHost>
+'''
+
+SSI_PAGE = 'before <!--#python eval="filter.req.interpreter"--> after\n'
+
+PHASES_FILES = {
+    "pylib/ph.py": PH_PY,
+    "site/": "",
+    "app/page.txt": "hello\n",
+    "app/pd/page.txt": "hello\n",
+    "ssi/page.shtml": SSI_PAGE,
+    "ssi/off/page.shtml": SSI_PAGE,
+}
+
+
+@pytest.fixture(scope="module")
+def phases_server(start_apache, mpm):
+    return start_apache(PHASES_CONFIG, PHASES_FILES, mpm=mpm, modules=("include",),
+                        server_name="main.example.com", extra_ports=1)
+
+
+def test_per_directory_postread_and_trans_use_main_interpreter(phases_server):
+    """Row 10: no filename yet; the content phase of the same request then
+    runs in the per-directory interpreter."""
+    status, _, body = phases_server.get("/x", host="pd.example.com")
+    assert status == 200, body
+    assert json.loads(body) == {"postread": "main_interpreter", "trans": "main_interpreter",
+                                "content": "%s/site/" % phases_server.path}
+
+
+def test_server_level_output_filter_runs_in_vhost_interpreter(phases_server):
+    """Row 21."""
+    status, _, body = phases_server.get("/page.txt", host="app.example.com")
+    assert (status, body) == (200, "HELLO\n[filter app.example.com]")
+
+
+def test_server_level_output_filter_per_directive_uses_main(phases_server):
+    """Row 22: the filter was registered outside any section."""
+    status, _, body = phases_server.get("/pd/page.txt", host="app.example.com")
+    assert (status, body) == (200, "HELLO\n[filter main_interpreter]")
+
+
+def test_connection_handler_uses_base_server_name(phases_server):
+    """Row 23."""
+    resp = phases_server.get("/", port=phases_server.extra_ports[0], host="echo.local")
+    assert (resp.status, resp.body) == (200, "echo.local")
+
+
+def test_ssi_python_tag_per_directive_uses_main(phases_server):
+    """Row 26."""
+    status, _, body = phases_server.get("/page.shtml", host="ssi.example.com")
+    assert (status, body) == (200, "before main_interpreter after\n")
+
+
+def test_ssi_python_tag_default_uses_vhost_name(phases_server):
+    status, _, body = phases_server.get("/off/page.shtml", host="ssi.example.com")
+    assert (status, body) == (200, "before ssi.example.com after\n")

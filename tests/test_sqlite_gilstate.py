@@ -14,7 +14,7 @@ import pytest
 INTERPRETERS = ["sq1", "sq2", "sq3", "sq4"]
 CONCURRENCY = 32
 REQUESTS_PER_CONNECTION = 40
-ROUNDS = 4
+ROUNDS = 6
 
 SQL_PY = r'''
 import os, sqlite3

@@ -21,11 +21,6 @@
 
 #include <pthread.h>
 
-/* Defined here, used by server.c and connection.c too. */
-PyObject *hydra_log_python_message(PyObject *message, int level, server_rec *s, conn_rec *c,
-                                   request_rec *r);
-int hydra_child_cleanup_register(const char *interp_name, server_rec *s, PyObject *callable,
-                                 PyObject *data);
 
 /* ---------------------------------------------------------------------
  * Logging a Python message
@@ -98,15 +93,14 @@ static PyObject *apache_log_error(PyObject *module, PyObject *args, PyObject *kw
  * list is guarded by a plain mutex. It is held only for a few pointer
  * updates and nobody waits for a GIL while holding it, so taking it with a
  * GIL held cannot deadlock. The nodes live in malloc memory rather than in
- * hydra_child_pool because APR pools are not thread-safe; the pool only
- * (hydra_child_pool, apache_module.h) carries the one cleanup that walks
- * the list.
+ * hydra_child_pool (apache_module.h) because APR pools are not
+ * thread-safe; the pool only carries the one cleanup that walks the list.
  */
 
 typedef struct child_cleanup {
     struct child_cleanup *next;
-    char *interp_name;  /* registry name; NULL = main interpreter */
-    server_rec *server; /* errors are logged against it */
+    char *interp_name;   /* registry name; NULL = main interpreter */
+    server_rec *server;  /* errors are logged against it */
     hydra_interp *owner; /* where callable and data were made */
     PyObject *callable;
     PyObject *data;
@@ -495,6 +489,7 @@ static const char *interp_kind_name(hydra_interp_kind kind)
 
 static PyObject *interp_snapshot_dict(const interp_snapshot *snap)
 {
+    /* clang-format off */
     return Py_BuildValue("{s:N,s:s,s:d,s:k,s:k,s:k}",
                          "name", hydra_str_from_apache(snap->name),
                          "gil", interp_kind_name(snap->kind),
@@ -502,6 +497,7 @@ static PyObject *interp_snapshot_dict(const interp_snapshot *snap)
                          "requests", (unsigned long)snap->requests,
                          "active", (unsigned long)snap->active,
                          "errors", (unsigned long)snap->errors);
+    /* clang-format on */
 }
 
 static PyObject *apache_interpreters(PyObject *module, PyObject *unused)
@@ -541,8 +537,7 @@ PyMethodDef hydra_apache_functions[] = {
     {"mpm_query", apache_mpm_query, METH_O, "mpm_query(code): ap_mpm_query() result"},
     {"exists_config_define", apache_exists_config_define, METH_VARARGS,
      "exists_config_define(name): true if httpd was started with -D<name>"},
-    {"stat", apache_stat, METH_VARARGS,
-     "stat(fname, wanted): apr_stat() as an mp_finfo object"},
+    {"stat", apache_stat, METH_VARARGS, "stat(fname, wanted): apr_stat() as an mp_finfo object"},
     {"parse_qs", KW_FUNCTION(hydra_parse_qs), METH_VARARGS | METH_KEYWORDS,
      "parse_qs(qs, keep_blank_values=0, strict_parsing=0): dict name -> list of values"},
     {"parse_qsl", KW_FUNCTION(hydra_parse_qsl), METH_VARARGS | METH_KEYWORDS,

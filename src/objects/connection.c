@@ -14,14 +14,6 @@
 
 #include <stddef.h>
 
-/* Defined in apache_functions.c (shared with server.c). */
-PyObject *hydra_log_python_message(PyObject *message, int level, server_rec *s, conn_rec *c,
-                                   request_rec *r);
-/* For the dispatcher: lets conn.hlist show the connection handler list
- * being run (hl may be NULL; it must outlive the object or be reset).
- * Returns 0, or -1 + TypeError if `conn` is not an mp_conn. The prototype
- * belongs in objects.h. */
-int connection_object_set_hlist(hydra_apache_state *st, PyObject *conn, hydra_hlist *hl);
 
 /* What read(0) asks for: "the first available bucket" (at most 8 KiB). */
 #define CONN_READ_DEFAULT_BYTES 8192
@@ -34,7 +26,7 @@ typedef struct conn_object {
     PyObject *pending;         /* bytes read from Apache but not yet returned */
     apr_bucket_brigade *bb_in; /* reused; made on first use from c->pool */
     apr_bucket_brigade *bb_out;
-    hydra_hlist *hlist;        /* set by the connection-handler dispatcher */
+    hydra_hlist *hlist; /* set by the connection-handler dispatcher */
 } conn_object;
 
 #define CONN_REC(self) (((conn_object *)(self))->conn)
@@ -55,7 +47,7 @@ static hydra_apache_state *conn_state(PyObject *self)
 typedef struct read_buffer {
     char *data;
     apr_size_t len, cap;
-    int eos;          /* an EOS bucket was seen */
+    int eos; /* an EOS bucket was seen */
     apr_status_t status;
 } read_buffer;
 
@@ -287,9 +279,9 @@ static PyObject *conn_write(PyObject *self, PyObject *data)
     if (co->bb_out == NULL)
         co->bb_out = apr_brigade_create(c->pool, c->bucket_alloc);
     /* Copied while we hold the GIL: a bytearray could change once we let go. */
-    apr_status_t rv = view.len > 0 ? apr_brigade_write(co->bb_out, NULL, NULL, view.buf,
-                                                        (apr_size_t)view.len)
-                                   : APR_SUCCESS;
+    apr_status_t rv =
+        view.len > 0 ? apr_brigade_write(co->bb_out, NULL, NULL, view.buf, (apr_size_t)view.len)
+                     : APR_SUCCESS;
     PyBuffer_Release(&view);
     Py_XDECREF(encoded);
     APR_BRIGADE_INSERT_TAIL(co->bb_out, apr_bucket_flush_create(c->bucket_alloc));
@@ -474,7 +466,9 @@ static PyMethodDef conn_methods[] = {
     {"write", conn_write, METH_O, "write(data): send str or bytes and flush"},
     {NULL, NULL, 0, NULL}};
 
+/* clang-format off */
 #define GETTER(name) {#name, conn_get_##name, NULL, NULL, NULL}
+/* clang-format on */
 
 static PyGetSetDef conn_getset[] = {
     GETTER(base_server),
@@ -540,8 +534,8 @@ static PyType_Slot conn_slots[] = {
 PyType_Spec hydra_connection_spec = {
     .name = "mp_conn",
     .basicsize = sizeof(conn_object),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION |
-             Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION
+             | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = conn_slots,
 };
 

@@ -111,6 +111,7 @@ static void hlist_dealloc(PyObject *self)
     Py_DECREF(type);
 }
 
+/* clang-format off */
 static PyType_Slot hlist_slots[] = {
     {Py_tp_doc, "the handler list of the running phase"},
     {Py_tp_dealloc, hlist_dealloc},
@@ -120,12 +121,13 @@ static PyType_Slot hlist_slots[] = {
     {Py_tp_methods, hlist_methods},
     {Py_tp_getset, hlist_getset},
     {0, NULL}};
+/* clang-format on */
 
 PyType_Spec hydra_hlist_spec = {
     .name = "mp_hlist",
     .basicsize = sizeof(hlist_object),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION |
-             Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION
+             | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = hlist_slots,
 };
 

@@ -41,6 +41,9 @@ PyObject *request_object_new(hydra_apache_state *st, request_rec *r, hydra_reqct
 /* server.c / connection.c --------------------------------------------- */
 PyObject *server_object_new(hydra_apache_state *st, server_rec *s);
 PyObject *connection_object_new(hydra_apache_state *st, conn_rec *c);
+/* Lets conn.hlist show the connection handler list being run (hl may be
+ * NULL; it must outlive the object or be reset). 0, or -1 + TypeError. */
+int connection_object_set_hlist(hydra_apache_state *st, PyObject *conn, hydra_hlist *hl);
 /* The server_rec behind a server object, or NULL (no exception set). */
 server_rec *server_object_get(hydra_apache_state *st, PyObject *obj);
 
@@ -69,6 +72,15 @@ const char *hydra_str_as_latin1(PyObject *obj, PyObject **holder, Py_ssize_t *le
 
 /* apache_functions.c: module-level functions of _apache ---------------- */
 extern PyMethodDef hydra_apache_functions[];
+/* log_error for every object: message (str/bytes/None) at `level` (0 means
+ * ERR) against the most specific of r, c, s; GIL released while logging.
+ * Returns None (new ref) or NULL + exception. */
+PyObject *hydra_log_python_message(PyObject *message, int level, server_rec *s, conn_rec *c,
+                                   request_rec *r);
+/* Registers callable(data) to run at child exit in interpreter
+ * `interp_name`. 0, or -1 + exception. */
+int hydra_child_cleanup_register(const char *interp_name, server_rec *s, PyObject *callable,
+                                 PyObject *data);
 /* util_qs.c: parse_qs / parse_qsl (C, api §12.4) */
 PyObject *hydra_parse_qs(PyObject *module, PyObject *args, PyObject *kw);
 PyObject *hydra_parse_qsl(PyObject *module, PyObject *args, PyObject *kw);

@@ -20,11 +20,6 @@
 #define Py_READONLY READONLY
 #endif
 
-/* Defined in apache_functions.c (shared with connection.c). */
-PyObject *hydra_log_python_message(PyObject *message, int level, server_rec *s, conn_rec *c,
-                                   request_rec *r);
-int hydra_child_cleanup_register(const char *interp_name, server_rec *s, PyObject *callable,
-                                 PyObject *data);
 
 typedef struct server_object {
     PyObject_HEAD
@@ -53,7 +48,9 @@ typedef struct server_field {
     size_t offset;
 } server_field;
 
+/* clang-format off */
 #define FIELD(kind, member) {kind, offsetof(server_rec, member)}
+/* clang-format on */
 
 static const server_field field_defn_name = FIELD(FIELD_STR, defn_name);
 static const server_field field_defn_line_number = FIELD(FIELD_UNSIGNED, defn_line_number);
@@ -224,8 +221,7 @@ static PyObject *server_register_cleanup(PyObject *self, PyObject *args, PyObjec
 #define KW_METHOD(fn) ((PyCFunction)(void (*)(void))(fn))
 
 static PyMethodDef server_methods[] = {
-    {"get_config", server_get_config, METH_NOARGS,
-     "live table of this server's own directives"},
+    {"get_config", server_get_config, METH_NOARGS, "live table of this server's own directives"},
     {"get_options", server_get_options, METH_NOARGS,
      "live table of this server's own PythonOption values"},
     {"log_error", KW_METHOD(server_log_error), METH_VARARGS | METH_KEYWORDS,
@@ -234,7 +230,9 @@ static PyMethodDef server_methods[] = {
      "register_cleanup(req, callable, data=None): call callable(data) at child exit"},
     {NULL, NULL, 0, NULL}};
 
+/* clang-format off */
 #define FIELD_GETTER(name) {#name, server_field_get, NULL, NULL, (void *)&field_##name}
+/* clang-format on */
 
 static PyGetSetDef server_getset[] = {
     FIELD_GETTER(defn_name),
@@ -307,8 +305,8 @@ static PyType_Slot server_slots[] = {
 PyType_Spec hydra_server_spec = {
     .name = "mp_server",
     .basicsize = sizeof(server_object),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION |
-             Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION
+             | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = server_slots,
 };
 
