@@ -7,6 +7,7 @@
  * here touches Python: PythonPath is stored raw and evaluated in the child.
  */
 #include "config.h"
+#include "filter.h"
 
 #include "apr_fnmatch.h"
 #include "apr_lib.h"
@@ -398,8 +399,8 @@ static const char *directive_filter(cmd_parms *cmd, void *mconfig, const char *h
     reg->is_input = is_input;
     apr_hash_set(is_input ? conf->in_filters : conf->out_filters, reg->name,
                  APR_HASH_KEY_STRING, reg);
-    /* Registering with httpd (so SetOutputFilter NAME finds it) is done by
-     * the filter layer when it exists; until then the mapping is stored. */
+    /* So that SetOutputFilter NAME & co. find it. */
+    filter_register_name(reg->name, is_input);
     return NULL;
 }
 

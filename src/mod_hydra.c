@@ -7,7 +7,10 @@
  */
 #include "hydra.h"
 #include "config.h"
+#include "connection_handler.h"
 #include "dispatch.h"
+#include "filter.h"
+#include "http_connection.h"
 #include "import.h"
 #include "interp.h"
 #include "objects/apache_module.h"
@@ -100,6 +103,8 @@ static void hydra_register_hooks(apr_pool_t *p)
     ap_hook_handler(dispatch_content, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(hook_log, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_process_connection(connection_handler_run, NULL, NULL, APR_HOOK_MIDDLE);
+    filter_register_generic();
 }
 
 module AP_MODULE_DECLARE_DATA python_module = {

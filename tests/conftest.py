@@ -3,7 +3,7 @@ conftest.py - pytest fixtures over harness.py: the MPM parameter, a
 factory that starts Apache for a test module, `apache2 -t` checks, the
 own-GIL skip marker, and the error-log tail in every failure report.
 
-Typical test module:
+Typical test module (one Apache per MPM, shared by the module's tests):
 
     CONFIG = '''
     <Directory {root}/htdocs>
@@ -14,11 +14,14 @@ Typical test module:
     FILES = {"htdocs/hello.py": "..."}
 
     @pytest.fixture(scope="module")
-    def server(start_apache, mpm):
-        return start_apache(CONFIG, FILES, mpm=mpm)
+    def server(mpm):
+        with ApacheServer(CONFIG, FILES, mpm=mpm) as server:
+            yield server
 
     def test_something(server):
         status, headers, body = server.get("/x")
+
+A module that needs several servers uses the `start_apache` factory.
 """
 
 import pytest

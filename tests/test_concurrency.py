@@ -18,6 +18,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from harness import ApacheServer
+
 INTERPRETERS = ["alpha", "beta", "gamma"]
 CONCURRENCY = 32
 TOTAL_REQUESTS = 2016          # 63 per connection
@@ -56,8 +58,9 @@ FILES = {"pylib/slowmod.py": SLOW_PY}
 
 
 @pytest.fixture(scope="module")
-def server(start_apache):
-    return start_apache(CONFIG, FILES, mpm="event")
+def server():
+    with ApacheServer(CONFIG, FILES, mpm="event") as server:
+        yield server
 
 
 def check(resp, interp, echo):

@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from harness import ApacheServer
+
 CP_PY = r'''
 import hashlib, json, os, sys
 from mod_python import apache
@@ -438,8 +440,9 @@ FILES = {
 
 
 @pytest.fixture(scope="module")
-def server(start_apache, mpm):
-    return start_apache(CONFIG, FILES, mpm=mpm, single_child=True)
+def server(mpm):
+    with ApacheServer(CONFIG, FILES, mpm=mpm, single_child=True) as server:
+        yield server
 
 
 def body_of(server, path, status=200, **kw):

@@ -13,6 +13,7 @@ import re
 import pytest
 
 import harness
+from harness import ApacheServer
 
 ERRMOD_PY = r'''
 import os, sys
@@ -90,8 +91,9 @@ FILES = {
 
 
 @pytest.fixture(scope="module")
-def server(start_apache, mpm):
-    return start_apache(CONFIG, FILES, mpm=mpm, single_child=True)
+def server(mpm):
+    with ApacheServer(CONFIG, FILES, mpm=mpm, single_child=True) as server:
+        yield server
 
 
 def ok(server):

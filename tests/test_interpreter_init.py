@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import harness
+from harness import ApacheServer
 
 INIT_PY = r'''
 import json, os, sys
@@ -55,8 +56,9 @@ FILES = {"pylib/inithandler.py": INIT_PY}
 
 
 @pytest.fixture(scope="module")
-def server(start_apache, mpm):
-    return start_apache(CONFIG, FILES, mpm=mpm, server_name="main.example.com")
+def server(mpm):
+    with ApacheServer(CONFIG, FILES, mpm=mpm, server_name="main.example.com") as server:
+        yield server
 
 
 def call(server, path):

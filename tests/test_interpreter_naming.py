@@ -12,6 +12,8 @@ import json
 
 import pytest
 
+from harness import ApacheServer
+
 NI_PY = r'''
 import json, os, sys
 from mod_python import apache
@@ -203,8 +205,9 @@ FILES = {
 
 
 @pytest.fixture(scope="module")
-def server(start_apache, mpm):
-    return start_apache(CONFIG, FILES, mpm=mpm, server_name="main.example.com")
+def server(mpm):
+    with ApacheServer(CONFIG, FILES, mpm=mpm, server_name="main.example.com") as server:
+        yield server
 
 
 def ask(server, path, host="www.example.com"):
@@ -494,9 +497,10 @@ PHASES_FILES = {
 
 
 @pytest.fixture(scope="module")
-def phases_server(start_apache, mpm):
-    return start_apache(PHASES_CONFIG, PHASES_FILES, mpm=mpm, modules=("include",),
-                        server_name="main.example.com", extra_ports=1)
+def phases_server(mpm):
+    with ApacheServer(PHASES_CONFIG, PHASES_FILES, mpm=mpm, modules=("include",),
+                      server_name="main.example.com", extra_ports=1) as server:
+        yield server
 
 
 def test_per_directory_postread_and_trans_use_main_interpreter(phases_server):

@@ -13,6 +13,8 @@ import uuid
 
 import pytest
 
+from harness import ApacheServer
+
 STATE_PY = r'''
 import json, os, sys
 from mod_python import apache
@@ -74,8 +76,9 @@ FILES = {
 
 
 @pytest.fixture(scope="module")
-def server(start_apache, mpm):
-    return start_apache(CONFIG, FILES, mpm=mpm, single_child=True)
+def server(mpm):
+    with ApacheServer(CONFIG, FILES, mpm=mpm, single_child=True) as server:
+        yield server
 
 
 def call(server, path):

@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from harness import ApacheServer
+
 pytestmark = pytest.mark.own_gil
 
 OGMOD_PY = r'''
@@ -69,8 +71,9 @@ FILES = {"pylib/ogmod.py": OGMOD_PY}
 
 
 @pytest.fixture(scope="module")
-def server(start_apache):
-    return start_apache(CONFIG, FILES, mpm="event")
+def server():
+    with ApacheServer(CONFIG, FILES, mpm="event") as server:
+        yield server
 
 
 def call(server, path):

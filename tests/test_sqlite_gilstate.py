@@ -11,6 +11,8 @@ import threading
 
 import pytest
 
+from harness import ApacheServer
+
 INTERPRETERS = ["sq1", "sq2", "sq3", "sq4"]
 CONCURRENCY = 32
 REQUESTS_PER_CONNECTION = 40
@@ -62,8 +64,9 @@ FILES = {"pylib/sqlhandler.py": SQL_PY}
 
 
 @pytest.fixture(scope="module")
-def server(start_apache):
-    return start_apache(CONFIG, FILES, mpm="event")
+def server():
+    with ApacheServer(CONFIG, FILES, mpm="event") as server:
+        yield server
 
 
 def expected(n):

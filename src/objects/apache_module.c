@@ -10,6 +10,7 @@
  */
 #include "apache_module.h"
 #include "objects.h"
+#include "../filter.h"
 
 static PyModuleDef apache_module_def;
 
@@ -49,7 +50,8 @@ static int apache_exec(PyObject *module)
         || add_type(module, &hydra_server_spec, &st->server_type, NULL) < 0
         || add_type(module, &hydra_connection_spec, &st->connection_type, NULL) < 0
         || add_type(module, &hydra_hlist_spec, &st->hlist_type, NULL) < 0
-        || add_type(module, &hydra_finfo_spec, &st->finfo_type, NULL) < 0)
+        || add_type(module, &hydra_finfo_spec, &st->finfo_type, NULL) < 0
+        || add_type(module, &hydra_filter_spec, &st->filter_type, NULL) < 0)
         return -1;
     /* mod_python's name for the table type and its factory. */
     if (PyModule_AddObjectRef(module, "table", (PyObject *)st->table_type) < 0
@@ -82,6 +84,7 @@ static int apache_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->connection_type);
     Py_VISIT(st->hlist_type);
     Py_VISIT(st->finfo_type);
+    Py_VISIT(st->filter_type);
     Py_VISIT(st->server_return);
     return 0;
 }
@@ -96,6 +99,7 @@ static int apache_clear(PyObject *module)
     Py_CLEAR(st->connection_type);
     Py_CLEAR(st->hlist_type);
     Py_CLEAR(st->finfo_type);
+    Py_CLEAR(st->filter_type);
     Py_CLEAR(st->server_return);
     Py_CLEAR(st->str_interpreter);
     return 0;

@@ -16,6 +16,7 @@ typedef struct hydra_apache_state {
     PyTypeObject *connection_type;
     PyTypeObject *hlist_type;
     PyTypeObject *finfo_type;
+    PyTypeObject *filter_type;
     PyObject *server_return; /* exception class _apache.SERVER_RETURN */
     PyObject *str_interpreter; /* interned "interpreter" */
 } hydra_apache_state;

@@ -1,0 +1,218 @@
+/*
+ * filter.c - Python filters, the httpd side (directives.md §5.8,
+ * python-api.md §1.3): registering filter names with httpd, binding a
+ * filter instance to its registration, naming and acquiring the
+ * interpreter, and handing one mp_filter per call to
+ * mod_python.apache's CallBack.FilterDispatch.
+ *
+ * Every Python filter name (PythonInputFilter/PythonOutputFilter) and the
+ * generic MOD_PYTHON filter share the two functions below; which Python
+ * code runs is decided by the registration found for the instance.
+ * Nothing here blocks with a GIL held: the brigade passes of a disabled
+ * (transparent) filter happen after the interpreter is released.
+ */
+#include "filter.h"
+#include "dispatch.h"
+#include "interp.h"
+#include "reqctx.h"
+#include "objects/objects.h"
+
+/* ------------------------------------------------------------------ */
+/* Registration                                                       */
+
+void filter_register_generic(void)
+{
+    ap_register_input_filter(HYDRA_GENERIC_FILTER, filter_input, NULL, AP_FTYPE_RESOURCE);
+    ap_register_output_filter(HYDRA_GENERIC_FILTER, filter_output, NULL, AP_FTYPE_RESOURCE);
+}
+
+void filter_register_name(const char *name, int is_input)
+{
+    if (is_input)
+        ap_register_input_filter(name, filter_input, NULL, AP_FTYPE_RESOURCE);
+    else
+        ap_register_output_filter(name, filter_output, NULL, AP_FTYPE_RESOURCE);
+}
+
+apr_status_t filter_add_registered(request_rec *r, const hydra_filter_reg *reg)
+{
+    ap_filter_t *f =
+        reg->is_input ? ap_add_input_filter(HYDRA_GENERIC_FILTER, (void *)reg, r, r->connection)
+                      : ap_add_output_filter(HYDRA_GENERIC_FILTER, (void *)reg, r, r->connection);
+    return f ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+/* ------------------------------------------------------------------ */
+/* The instance context                                               */
+
+/* Its address marks the f->ctx values made here (filter.h). */
+static const char filter_ctx_tag;
+
+static int is_instance_ctx(const void *ctx)
+{
+    const void *first;
+
+    memcpy(&first, ctx, sizeof(first)); /* both kinds start with a pointer */
+    return first == &filter_ctx_tag;
+}
+
+/* The registration an instance runs: for the generic filter the one it
+ * was added with, else the one the merged config of the request has for
+ * httpd's name of the filter. NULL if there is none. */
+static const hydra_filter_reg *instance_reg(ap_filter_t *f, int is_input)
+{
+    const hydra_config *conf;
+
+    if (f->ctx)
+        return f->ctx;
+    conf = hydra_dir_config(f->r);
+    return apr_hash_get(is_input ? conf->in_filters : conf->out_filters, f->frec->name,
+                        APR_HASH_KEY_STRING);
+}
+
+/* f->ctx as a hydra_filter_ctx, made on the first call. NULL if the
+ * instance has no registration. */
+static hydra_filter_ctx *instance_ctx(ap_filter_t *f, int is_input)
+{
+    hydra_filter_ctx *ctx = f->ctx;
+
+    if (!ctx || !is_instance_ctx(ctx)) {
+        const hydra_filter_reg *reg = instance_reg(f, is_input);
+        if (!reg)
+            return NULL;
+        ctx = apr_pcalloc(f->r->pool, sizeof(*ctx));
+        ctx->tag = &filter_ctx_tag;
+        ctx->reg = reg;
+        if (is_input)
+            ctx->fetched = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+        else
+            ctx->queue = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+        f->ctx = ctx;
+    }
+    return ctx;
+}
+
+/* directives.md §5.8. The filter leaves the chain, so that the error
+ * response httpd makes next can get through. */
+static apr_status_t unregistered_filter(ap_filter_t *f, int is_input)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, f->r,
+                  "python_filter: Could not find registered filter.");
+    if (is_input)
+        ap_remove_input_filter(f);
+    else
+        ap_remove_output_filter(f);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* ------------------------------------------------------------------ */
+/* Calling Python                                                     */
+
+/* Everything through unchanged: what a disabled filter does. Output:
+ * anything still queued, then the brigade handed in. Input: data fetched
+ * and not read, else what f->next gives. No GIL held. */
+static apr_status_t pass_through(const hydra_filter_call *call)
+{
+    apr_status_t rv;
+
+    if (!call->is_input) {
+        APR_BRIGADE_CONCAT(call->ctx->queue, call->bb);
+        rv = ap_pass_brigade(call->f->next, call->ctx->queue);
+        apr_brigade_cleanup(call->ctx->queue);
+        return rv;
+    }
+    APR_BRIGADE_CONCAT(call->bb, call->ctx->fetched);
+    if (!APR_BRIGADE_EMPTY(call->bb))
+        return APR_SUCCESS;
+    return ap_get_brigade(call->f->next, call->bb, call->mode, call->block, call->readbytes);
+}
+
+/* CallBack.FilterDispatch(filter) in `interp` (GIL held). Returns the
+ * status of the filter's last brigade operation; *closed tells whether
+ * the filter ended the stream. */
+static apr_status_t call_filter_dispatch(hydra_interp *interp, const hydra_filter_call *call,
+                                         int *closed)
+{
+    request_rec *r = call->f->r;
+    PyObject *req, *filter, *res;
+    apr_status_t status;
+
+    *closed = 0;
+    req = reqctx_request_object(r, interp); /* borrowed */
+    filter = req ? filter_object_new(interp->state, call, req) : NULL;
+    if (!filter) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "python_filter: cannot create the filter object in '%s'", interp->name);
+        PyErr_Print();
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    res = PyObject_CallMethod(interp->callback, "FilterDispatch", "O", filter);
+    if (res) {
+        status = filter_object_status(filter);
+        Py_DECREF(res);
+    } else {
+        /* FilterDispatch reports filter errors itself; this is its own failure. */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "python_filter: FilterDispatch failed in interpreter '%s' for %s",
+                      interp->name, call->ctx->reg->handler);
+        PyErr_Print();
+        status = HTTP_INTERNAL_SERVER_ERROR;
+    }
+    *closed = filter_object_closed(filter);
+    filter_object_detach(filter);
+    Py_DECREF(filter);
+    return status;
+}
+
+/* One call of a Python filter (interpreters.md §7: request config, the
+ * registration's directory). */
+static apr_status_t run_filter(const hydra_filter_call *call)
+{
+    request_rec *r = call->f->r;
+    const hydra_config *conf = hydra_dir_config(r);
+    const char *name = dispatch_interpreter_name(r, conf, call->ctx->reg->directory);
+    hydra_interp *interp = interp_acquire(name, conf->gil == HYDRA_GIL_OWN, r->server);
+    apr_status_t status;
+    int closed;
+
+    if (!interp)
+        return interp_acquire_refused() ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
+    status = call_filter_dispatch(interp, call, &closed);
+    interp_release(interp);
+
+    /* Disabled during this call (on purpose, or by FilterDispatch after an
+     * error): what the filter did not take goes through unchanged now. */
+    if (call->ctx->transparent && !closed)
+        status = pass_through(call);
+    return status;
+}
+
+apr_status_t filter_output(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    hydra_filter_call call = {f, bb, 0, AP_MODE_READBYTES, APR_BLOCK_READ, 0, NULL};
+
+    if (!f->r) /* a connection-level instance: nothing to run Python for */
+        return ap_pass_brigade(f->next, bb);
+    call.ctx = instance_ctx(f, 0);
+    if (!call.ctx)
+        return unregistered_filter(f, 0);
+    if (call.ctx->transparent)
+        return pass_through(&call);
+    return run_filter(&call);
+}
+
+apr_status_t filter_input(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mode_t mode,
+                          apr_read_type_e block, apr_off_t readbytes)
+{
+    hydra_filter_call call = {f, bb, 1, mode, block, readbytes, NULL};
+
+    /* AP_MODE_INIT asks filters to get ready, not for data. */
+    if (!f->r || mode == AP_MODE_INIT)
+        return ap_get_brigade(f->next, bb, mode, block, readbytes);
+    call.ctx = instance_ctx(f, 1);
+    if (!call.ctx)
+        return unregistered_filter(f, 1);
+    if (call.ctx->transparent)
+        return pass_through(&call);
+    return run_filter(&call);
+}

@@ -1,0 +1,17 @@
+"""
+budget.py - how long and how hard the reliability tests run, read from the
+environment so that CI and a developer choose the budget without editing
+the tests (defaults are CI's). See conftest.py for the list.
+"""
+
+import os
+
+
+def env_int(name, default):
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+RESTARTS = env_int("HYDRA_RESTARTS", 30)
+SOAK_SECONDS = env_int("HYDRA_SOAK_SECONDS", 120)
+LEAK_REQUESTS = env_int("HYDRA_LEAK_REQUESTS", 10000)
