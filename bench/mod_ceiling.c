@@ -3,7 +3,11 @@
  * Answers "Hello world!" (text/plain, 12 bytes) for `SetHandler ceiling`,
  * the same bytes the Python targets send, with no interpreter at all: the
  * fastest any content handler in this Apache can be. run.py builds it with
- * `apxs -c` into a temporary directory; it is never installed. */
+ * `apxs -c` into a temporary directory; it is never installed.
+ *
+ * It flushes, as req.write() does by default: under the event MPM an
+ * unflushed small response is finished in the write-completion state, which
+ * costs measurably more CPU per request than writing it from the handler. */
 
 #include "httpd.h"
 #include "http_config.h"
@@ -17,8 +21,10 @@ static int ceiling_handler(request_rec *r)
         return DECLINED;
     ap_set_content_type(r, "text/plain");
     ap_set_content_length(r, sizeof ceiling_body - 1);
-    if (!r->header_only)
+    if (!r->header_only) {
         ap_rwrite(ceiling_body, sizeof ceiling_body - 1, r);
+        ap_rflush(r);
+    }
     return OK;
 }
 

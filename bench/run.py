@@ -21,24 +21,30 @@ from harness.targets import Ceiling, ModPythonApi, ModWsgi, StaticFile
 
 MOD_PYTHON_SO = "/usr/lib/apache2/modules/mod_python.so"
 MOD_WSGI_SO = "/usr/lib/apache2/modules/mod_wsgi.so"
+DEFAULT_HYDRA_SO = os.path.join(REPO_DIR, "build", "py3.11", "mod_hydra.so")
+DEFAULT_HYDRA_SO_OWN = os.path.join(REPO_DIR, "build", "py3.13", "mod_hydra.so")
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per scenario, targets alternate within each (default 3)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds per scenario; the targets alternate within each (default 3)")
     parser.add_argument("--duration", type=int, default=5, help="seconds per measured wrk run (default 5)")
     parser.add_argument("--scenario", choices=["a", "b", "c", "all"], default="all",
                         help="a: hello world, b: interpreter parallelism, c: interpreter cost (default all)")
-    parser.add_argument("--hydra-so", default=os.path.join(REPO_DIR, "build", "py3.11", "mod_hydra.so"),
-                        help="Hydra built for the default Python (default build/py3.11/mod_hydra.so)")
-    parser.add_argument("--hydra-so-own", default=os.path.join(REPO_DIR, "build", "py3.13", "mod_hydra.so"),
-                        help="Hydra built for Python >= 3.12, for own-GIL runs (default build/py3.13/mod_hydra.so)")
+    parser.add_argument("--hydra-so", default=os.environ.get("HYDRA_SO") or DEFAULT_HYDRA_SO,
+                        help="Hydra built for the default Python (default: $HYDRA_SO, which `make bench` "
+                             "sets, else build/py3.11/mod_hydra.so)")
+    parser.add_argument("--hydra-so-own", default=DEFAULT_HYDRA_SO_OWN,
+                        help="Hydra built for Python >= 3.12, for the own-GIL runs "
+                             "(default build/py3.13/mod_hydra.so)")
     parser.add_argument("--targets", default="",
-                        help="comma-separated target keys to run (default all available): "
-                             "ceiling,static,hydra,hydra-own,hydra-shared-own-build,mod_python,mod_wsgi")
+                        help="comma-separated targets to run (default: all available): ceiling, static, "
+                             "hydra, hydra-own, hydra-shared-own-build, mod_python, mod_wsgi")
     parser.add_argument("--json", default=os.path.join(BENCH_DIR, "results", "latest.json"),
                         help="where to write the results (default bench/results/latest.json)")
-    parser.add_argument("--keep", action="store_true", help="keep the staging directory (configs, error logs)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the staging directory (generated configs, error logs)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration < 1:
         parser.error("--rounds and --duration must be at least 1")
@@ -48,19 +54,20 @@ def parse_args(argv):
 def hydra_targets(args, session):
     """Hydra for the default Python, and (from a 3.12+ build) own-GIL and shared-GIL variants."""
     found = []
-    if os.path.exists(args.hydra_so):
-        python = linked_python(args.hydra_so)
-        version = python.version if python else "?"
-        found.append(ModPythonApi("hydra", f"Hydra (py{version})", args.hydra_so, python=python))
-    else:
+    if not os.path.exists(args.hydra_so):
         session.note(f"Hydra skipped: {args.hydra_so} does not exist (run `make` first)")
+    elif linked_python(args.hydra_so) is None:
+        session.note(f"Hydra skipped: ldd finds no libpython for {args.hydra_so}")
+    else:
+        python = linked_python(args.hydra_so)
+        found.append(ModPythonApi("hydra", f"Hydra (py{python.version})", args.hydra_so, python=python))
     if not os.path.exists(args.hydra_so_own):
         session.note(f"Hydra own-GIL skipped: {args.hydra_so_own} does not exist "
                      "(build it with `make PYTHON=/path/to/python3.13`)")
         return found
     python = linked_python(args.hydra_so_own)
     if python is None or python.version_tuple < (3, 12):
-        session.note(f"Hydra own-GIL skipped: {args.hydra_so_own} is not built against Python 3.12 or later")
+        session.note(f"Hydra own-GIL skipped: {args.hydra_so_own} is not linked to a Python 3.12 or later")
         return found
     found.append(ModPythonApi("hydra-own", f"Hydra (py{python.version}, own GIL)", args.hydra_so_own,
                               gil="own", python=python))
@@ -73,7 +80,7 @@ def discover_targets(args, session):
     targets = [Ceiling(session.stage.build_ceiling()), StaticFile()]
     targets += hydra_targets(args, session)
     if os.path.exists(MOD_PYTHON_SO):
-        targets.append(ModPythonApi("mod_python", "mod_python 3.5", MOD_PYTHON_SO))
+        targets.append(ModPythonApi("mod_python", "mod_python 3.5", MOD_PYTHON_SO, hydra=False))
     else:
         session.note("mod_python skipped: libapache2-mod-python is not installed")
     if os.path.exists(MOD_WSGI_SO):
@@ -87,8 +94,7 @@ def discover_targets(args, session):
             session.note("unknown or unavailable targets ignored: " + ", ".join(sorted(unknown)))
         targets = [t for t in targets if t.key in wanted]
     for target in targets:
-        if hasattr(target, "prepare"):
-            target.prepare(session.stage)
+        target.prepare(session.stage)
     return {t.key: t for t in targets}
 
 
@@ -105,10 +111,12 @@ def run_scenarios(args, session, targets):
         results["a"] = scenario_hello.run(session, hello)
     if args.scenario in ("b", "all"):
         event = pick(targets, ["hydra", "hydra-shared-own-build", "hydra-own", "mod_python", "mod_wsgi"])
-        prefork = pick(targets, ["hydra", "mod_python", "mod_wsgi"])
+        prefork = pick(targets, ["hydra", "hydra-shared-own-build", "mod_python", "mod_wsgi"])
         results["b"] = scenario_parallel.run(session, event, prefork)
     if args.scenario in ("c", "all"):
-        results["c"] = scenario_interp_cost.run(session, pick(targets, ["hydra", "hydra-own", "mod_python"]))
+        results["c"] = scenario_interp_cost.run(
+            session, pick(targets, ["hydra", "hydra-shared-own-build", "hydra-own", "mod_python"])
+        )
     return results
 
 
@@ -138,10 +146,14 @@ def describe(args, targets):
     }
 
 
+def _interrupted(signum, frame):
+    """SIGTERM unwinds like Ctrl-C, so main's finally stops the servers this run started."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     args = parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so the finally below stops our servers.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupted)
     stage = Stage(keep=args.keep)
     session = Session(stage, args.rounds, args.duration)
     try:

@@ -14,8 +14,8 @@
 
 #include <unistd.h>
 
-#define DEFAULT_MUTEX_COUNT 8   /* mod_python's compile-time default */
-#define MINIMUM_MUTEX_COUNT 2   /* index 0 is for dbm files, keys hash onto 1..n-1 */
+#define DEFAULT_MUTEX_COUNT 8 /* mod_python's compile-time default */
+#define MINIMUM_MUTEX_COUNT 2 /* index 0 is for dbm files, keys hash onto 1..n-1 */
 #define DEFAULT_MUTEX_DIRECTORY "/tmp"
 
 /* The set of this generation. Written by the parent in post_config before

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "connection_handler.h"
 #include "dispatch.h"
+#include "global_lock.h"
 #include "filter.h"
 #include "http_connection.h"
 #include "import.h"
@@ -26,6 +27,8 @@ static int hydra_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     ap_add_version_component(pconf, "mod_python/" HYDRA_MP_VERSION);
     ap_add_version_component(pconf, "Python/" PY_VERSION);
     hydra_config_strip_removed_options(s);
+    if (global_lock_post_config(pconf, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
     return OK;
 }
 
@@ -36,6 +39,7 @@ static void hydra_child_init(apr_pool_t *pchild, server_rec *s)
 
     hydra_child_pool = pchild;
     hydra_main_server = s;
+    global_lock_child_init(pchild, s);
     if (interp_system_init(pchild, s, &settings) != APR_SUCCESS)
         return; /* logged; every Python invocation then answers 500 */
     import_run_all(s);

@@ -9,9 +9,9 @@ Own-GIL interpreters, `PythonInterpGIL shared|own`: spec/beyond.md §1.
   * what an own-GIL interpreter may do: threads, daemon threads,
     subprocess/exec yes, fork no;
   * the request object per (request, interpreter);
-  * what the core offers (tables, body read/write, PythonImport, PythonDebug
-    pages, autoreload, request cleanups, filters once they exist) works in
-    own-GIL interpreters;
+  * what the core offers (tables, body read/write, output filters,
+    PythonImport, PythonDebug pages, autoreload, request and child-exit
+    cleanups) works in own-GIL interpreters;
   * an extension module without per-interpreter-GIL support (built here from
     tests/owngil_ext/) fails with a hint naming the module and both ways out;
   * isolation between own-GIL interpreters, concurrent load over four of them
@@ -25,7 +25,6 @@ against a module built with an older Python.
 import hashlib
 import json
 import os
-import re
 import subprocess
 import threading
 import time
@@ -173,7 +172,8 @@ def no_crashes(server):
 @pytest.mark.skipif(harness.python_version() >= (3, 12),
                     reason="PythonInterpGIL own is valid on Python >= 3.12")
 @pytest.mark.parametrize("section", [None, "<VirtualHost 127.0.0.1:{port}>",
-                                     "<Directory {root}/htdocs>", "<Location /app>"])
+                                     "<Directory {root}/htdocs>", "<Location /app>"],
+                         ids=["server", "virtualhost", "directory", "location"])
 def test_own_is_a_configuration_error_before_python_3_12(config_check, python_version, section):
     bad = "PythonInterpGIL own"
     snippet = bad if section is None else "%s\n    %s\n</%s>" % (
@@ -286,18 +286,31 @@ def test_interp_gil_is_not_allowed_in_htaccess(modes):
 
 
 @own_gil
-def test_own_on_the_main_interpreter_is_ignored_with_a_warning_at_start(modes):
-    # The warning is due at start, before anything ran in main_interpreter
-    # on behalf of /main-own.
-    start_log = modes.error_log()
+def test_own_on_the_main_interpreter_is_ignored_with_a_warning(modes):
     data = get_json(modes, "/main-own")
     assert data["interp"] == "main_interpreter"
     assert data["module_interp"] == "main_interpreter"
     gil = gil_modes(modes)
     assert gil["main_interpreter"] == "main"
     assert list(gil).count("main_interpreter") == 1
-    assert warnings_about(start_log, "PythonInterpGIL", "main_interpreter"), \
-        "no start-up warning that PythonInterpGIL own is ignored for main_interpreter"
+    assert warnings_about(modes.error_log(), "PythonInterpGIL", "main_interpreter"), \
+        "no warning that PythonInterpGIL own is ignored for main_interpreter"
+
+
+@own_gil
+@pytest.mark.xfail(strict=True, reason=(
+    "Hydra bug: the warning for `PythonInterpreter main_interpreter` + `PythonInterpGIL own` "
+    "comes from warn_mode_conflict() in src/interp.c at the first request, not at start "
+    "(beyond.md §1); needs a post_config/child_init walk of the configured sections"))
+def test_own_on_the_main_interpreter_warns_at_start(start_apache):
+    server = start_apache(loc("/main-own", "main_interpreter", "own"), {"pylib/og.py": OG_PY},
+                          mpm="event")
+    # No request is made: the warning is due when the server (or its child) starts.
+    deadline = time.monotonic() + 3
+    while not warnings_about(server.error_log(), "PythonInterpGIL", "main_interpreter"):
+        assert time.monotonic() < deadline, \
+            "no start-up warning that PythonInterpGIL own is ignored for main_interpreter"
+        time.sleep(0.1)
 
 
 @own_gil
@@ -522,7 +535,7 @@ def ext(start_apache):
     return server
 
 
-def hint_lines(log, interp):
+def hint_lines(log):
     """Error-log lines that name the module and both ways out."""
     return [l for l in log.splitlines()
             if SINGLE in l and "PythonInterpGIL shared" in l
@@ -539,7 +552,7 @@ def test_extension_without_support_fails_with_hint_in_log_and_debug_page(ext):
     assert "PythonInterpGIL shared" in resp.body
     assert "PythonInterpreter main_interpreter" in resp.body
     log = ext.wait_for_log(SINGLE, since=mark)
-    assert hint_lines(log, "e_own"), "no error-log line naming %s and both ways out:\n%s" % (
+    assert hint_lines(log), "no error-log line naming %s and both ways out:\n%s" % (
         SINGLE, log)
     # The interpreter survives: the import fails again, others still work.
     assert ext.get("/ext-own?" + SINGLE).status == 500
@@ -553,7 +566,7 @@ def test_extension_without_support_fails_without_debug_page(ext):
     resp = ext.get("/ext-own-quiet?" + SINGLE)
     assert resp.status == 500
     assert "PythonInterpGIL" not in resp.body and "Traceback" not in resp.body
-    assert hint_lines(ext.wait_for_log(SINGLE, since=mark), "e_own_quiet")
+    assert hint_lines(ext.wait_for_log(SINGLE, since=mark))
 
 
 @own_gil
@@ -562,7 +575,7 @@ def test_extension_imported_by_the_handler_module_fails_with_hint(ext):
     resp = ext.get("/ext-own-toplevel")
     assert resp.status == 500
     assert "PythonInterpGIL shared" in resp.body
-    assert hint_lines(ext.wait_for_log(SINGLE, since=mark), "e_own_top")
+    assert hint_lines(ext.wait_for_log(SINGLE, since=mark))
 
 
 @own_gil
@@ -722,6 +735,51 @@ def test_request_cleanup_runs_in_own_gil_interpreter(core):
     no_crashes(core)
 
 
+CHILD_EXIT_PY = r'''
+from mod_python import apache
+
+def _at_exit(data):
+    with open("{root}/var/child-exit-" + apache.interpreter, "w") as f:
+        f.write(data)
+
+def handler(req):
+    apache.register_cleanup(_at_exit, "exit " + apache.interpreter)
+    req.write("registered")
+    return apache.OK
+'''
+
+
+def run_child_exit_cleanup(start_apache):
+    """Registers a child-exit cleanup in own-GIL interpreter x_own, stops the
+    server; returns (server, error log written while stopping)."""
+    server = start_apache(loc("/exit", "x_own", "own", "child_exit"),
+                          {"pylib/child_exit.py": CHILD_EXIT_PY}, mpm="event")
+    assert server.get("/exit").body == "registered"
+    mark = server.log_mark()
+    server.stop()
+    return server, server.error_log(mark)
+
+
+@own_gil
+def test_child_exit_cleanup_runs_in_own_gil_interpreter(start_apache):
+    server, log = run_child_exit_cleanup(start_apache)
+    target = server.path / "var" / "child-exit-x_own"
+    assert target.exists(), "child-exit cleanup did not run:\n" + log
+    assert target.read_text() == "exit x_own"
+    assert server.crash_lines() == []
+
+
+@own_gil
+@pytest.mark.xfail(strict=True, reason=(
+    "Hydra bug: run_child_cleanup() in src/objects/apache_functions.c calls "
+    "interp_acquire(name, 0, ...), i.e. asks for a shared GIL, so an own-GIL interpreter's "
+    "child-exit cleanup logs a bogus 'PythonInterpGIL shared ... is ignored' warning"))
+def test_child_exit_cleanup_logs_no_mode_warning(start_apache):
+    _, log = run_child_exit_cleanup(start_apache)
+    # Nobody configured a mode for this invocation: nothing to warn about.
+    assert warnings_about(log, "x_own") == [], log
+
+
 @own_gil
 def test_python_import_creates_the_interpreter_with_the_server_mode(core):
     data = get_json(core, "/imported")
@@ -739,8 +797,7 @@ def test_python_import_creates_the_interpreter_with_the_server_mode(core):
 @own_gil
 def test_output_filter_in_own_gil_interpreter_as_in_shared(core):
     shared = core.get("/filtered-shared")
-    if shared.status == 200 and "K_SHARED" not in shared.body:
-        pytest.skip("Python output filters do not run yet (no filter layer)")
+    assert '"INTERP": "K_SHARED"' in shared.body, shared.body
     own = core.get("/filtered-own")
     assert own.status == shared.status == 200, own.body
     assert own.body == shared.body.replace("K_SHARED", "K_OWN")
@@ -828,7 +885,8 @@ def test_concurrent_load_over_four_own_gil_interpreters(load):
     for interp in LOAD_INTERPS:
         assert rows[interp]["gil"] == "own"
         assert rows[interp]["errors"] == 0
-        assert rows[interp]["requests"] >= per_interp
+        assert rows[interp]["requests"] == per_interp
+        assert rows[interp]["active"] == 0
 
 
 # ---------------------------------------------------------------------------

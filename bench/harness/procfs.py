@@ -5,6 +5,7 @@ parent's own time includes the time of children it already reaped (cutime,
 cstime), so a child that exits during a run is still counted."""
 
 import os
+import resource
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -74,3 +75,42 @@ def children_memory_kib(parent_pid):
         rss += r
         pss += p
     return rss, pss, len(pids)
+
+
+def machine_busy_seconds():
+    """CPU seconds all cores have spent not idle since boot (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def own_and_waited_seconds():
+    """CPU seconds of this process plus the children it has waited for (wrk)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+class LoadMeter:
+    """How many cores something other than the measured Apache, wrk and this
+    harness kept busy during a run: the noise the neighbours add."""
+
+    def __init__(self, apache_pid):
+        self.apache_pid = apache_pid
+        self.wall = os.times().elapsed
+        self.busy = machine_busy_seconds()
+        self.apache = instance_cpu_seconds(apache_pid)
+        self.ours = own_and_waited_seconds()
+
+    def apache_seconds(self):
+        return instance_cpu_seconds(self.apache_pid) - self.apache
+
+    def others_cores(self):
+        """Call after the run, once wrk has been waited for."""
+        wall = os.times().elapsed - self.wall
+        busy = machine_busy_seconds() - self.busy
+        mine = self.apache_seconds() + own_and_waited_seconds() - self.ours
+        return max(0.0, busy - mine) / wall if wall > 0 else None

@@ -3,6 +3,8 @@
 import json
 import os
 
+from .stats import summary
+
 
 def _num(value, digits):
     return f"{value:,.{digits}f}" if abs(value) >= 1000 and digits == 0 else f"{value:.{digits}f}"
@@ -83,6 +85,16 @@ def interp_cost_tables(result):
     return "\n".join(out)
 
 
+def neighbour_load(results):
+    """Cores kept busy by other processes during the measured runs, over all runs."""
+    values = []
+    for row in results.get("a", {}).get("rows", []):
+        values.append(row.get("others_cores"))
+    for row in results.get("b", {}).get("event_rows", []) + results.get("b", {}).get("prefork_rows", []):
+        values += [row.get("others_cores_alone"), row.get("others_cores_both")]
+    return summary(values)
+
+
 def markdown(results, meta, notes):
     parts = [
         "## Hydra benchmark",
@@ -97,6 +109,13 @@ def markdown(results, meta, notes):
         parts.append(parallel_tables(results["b"]))
     if "c" in results:
         parts.append(interp_cost_tables(results["c"]))
+    load = neighbour_load(results)
+    if load:
+        warning = " — busy neighbours: expect more than 5 % noise" if load["max"] > 0.25 else ""
+        parts.append(
+            f"Other processes kept {fmt(load, 2)} cores busy during the measured runs "
+            f"(median, min–max){warning}.\n"
+        )
     if notes:
         parts.append("Notes:\n")
         parts += [f"- {n.splitlines()[0]}" for n in notes]

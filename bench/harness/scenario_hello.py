@@ -53,7 +53,8 @@ def run(session, targets):
                     )
                 session.log(
                     f"(a) {mpm_name:7} {target.key:10} round {round_index + 1}: "
-                    f"{result['rps']:9.0f} req/s, {result['cpu_us_per_request'] or 0:6.1f} us CPU/req"
+                    f"{result['rps']:9.0f} req/s, {result['cpu_us_per_request'] or 0:6.1f} us CPU/req, "
+                    f"others {result['others_cores']:.2f} cores"
                 )
                 rows.append(dict(result, mpm=mpm_name, target=target.key, round=round_index + 1))
     return {"rows": rows, "summary": summarise(rows, targets)}

@@ -45,11 +45,12 @@ def measure_event(session, target, body, alone_first):
             if step == "alone":
                 alone = session.drive(instance, CPU_URL, CONNECTIONS, host=VHOSTS[0])
                 row.update(alone_rps=alone["rps"], cpu_us_alone=alone["cpu_us_per_request"],
-                           errors_alone=alone["non_2xx"] + alone["socket_errors"])
+                           errors_alone=alone["non_2xx"] + alone["socket_errors"],
+                           others_cores_alone=alone["others_cores"])
             else:
-                both, cpu, cpu_per_request = session.drive_together(instance, CPU_URL, CONNECTIONS, VHOSTS)
+                both, cpu_per_request, others = session.drive_together(instance, CPU_URL, CONNECTIONS, VHOSTS)
                 row.update(both_rps=sum(r["rps"] for r in both), both_rps_each=[r["rps"] for r in both],
-                           cpu_us_both=cpu_per_request,
+                           cpu_us_both=cpu_per_request, others_cores_both=others,
                            errors_both=sum(r["non_2xx"] + r["socket_errors"] for r in both))
                 row.update(instance.memory())
         row["ratio"] = row["both_rps"] / row["alone_rps"] if row["alone_rps"] else None
@@ -66,8 +67,10 @@ def measure_prefork(session, target, body):
         # Connection: close lets either child take any request, so each child
         # ends up with both interpreters, as in a real prefork deployment.
         session.drive_together(instance, CPU_URL, CONNECTIONS // 2, VHOSTS, close=True, duration=session.warmup)
-        both, cpu, cpu_per_request = session.drive_together(instance, CPU_URL, CONNECTIONS // 2, VHOSTS, close=True)
-        row = {"both_rps": sum(r["rps"] for r in both), "cpu_us_both": cpu_per_request,
+        both, cpu_per_request, others = session.drive_together(
+            instance, CPU_URL, CONNECTIONS // 2, VHOSTS, close=True
+        )
+        row = {"both_rps": sum(r["rps"] for r in both), "cpu_us_both": cpu_per_request, "others_cores_both": others,
                "errors_both": sum(r["non_2xx"] + r["socket_errors"] for r in both)}
         row.update(instance.memory())
         return row
@@ -88,7 +91,8 @@ def run(session, event_targets, prefork_targets):
                 session.note(f"{label}: {row['errors_alone'] + row['errors_both']} failed requests")
             session.log(
                 f"(b) event   {target.key:10} round {round_index + 1}: alone {row['alone_rps']:7.1f}, "
-                f"both {row['both_rps']:7.1f} req/s, x{row['ratio']:.2f}, child RSS {row['rss_kib'] / 1024:.1f} MiB"
+                f"both {row['both_rps']:7.1f} req/s, x{row['ratio']:.2f}, child RSS {row['rss_kib'] / 1024:.1f} MiB, "
+                f"others {max(row['others_cores_alone'], row['others_cores_both']):.2f} cores"
             )
             event_rows.append(dict(row, target=target.key, round=round_index + 1))
         for target in rotated(prefork_targets, round_index):
@@ -102,7 +106,7 @@ def run(session, event_targets, prefork_targets):
                 session.note(f"{label}: {row['errors_both']} failed requests")
             session.log(
                 f"(b) prefork {target.key:10} round {round_index + 1}: both {row['both_rps']:7.1f} req/s, "
-                f"{row['children']} children RSS {row['rss_kib'] / 1024:.1f} MiB"
+                f"{row['children']} children RSS {row['rss_kib'] / 1024:.1f} MiB, others {row['others_cores_both']:.2f} cores"
             )
             prefork_rows.append(dict(row, target=target.key, round=round_index + 1))
     return {

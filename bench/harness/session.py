@@ -3,7 +3,7 @@
 import sys
 import time
 
-from . import wrk
+from . import procfs, wrk
 from .apache import Apache, free_port, port_in_use
 
 
@@ -37,24 +37,25 @@ class Session:
         return Apache(self.stage, label, self.port, mpm, config, env=target.env, children=children)
 
     def drive(self, instance, path, connections, host=None, close=False, duration=None):
-        """One wrk run with the instance's CPU time read from /proc before and after."""
-        before = instance.cpu_seconds()
+        """One wrk run, with the instance's CPU time and the neighbours' load read around it."""
+        meter = procfs.LoadMeter(instance.pid)
         result = wrk.run(instance.url(path), duration or self.duration, connections, host=host, close=close)
-        result["cpu_seconds"] = instance.cpu_seconds() - before
+        result["cpu_seconds"] = meter.apache_seconds()
         result["cpu_us_per_request"] = _per_request(result["cpu_seconds"], result["requests"])
+        result["others_cores"] = meter.others_cores()
         return result
 
     def drive_together(self, instance, path, connections, hosts, close=False, duration=None):
-        """One wrk per host, all at once; returns their results and the instance's CPU time."""
-        before = instance.cpu_seconds()
+        """One wrk per host, all at once: their results, the instance's CPU time per
+        request over all of them, and the neighbours' load."""
+        meter = procfs.LoadMeter(instance.pid)
         procs = [
             wrk.start(instance.url(path), duration or self.duration, connections, host=h, close=close)
             for h in hosts
         ]
         results = [wrk.finish(p) for p in procs]
-        cpu = instance.cpu_seconds() - before
         requests = sum(r["requests"] for r in results)
-        return results, cpu, _per_request(cpu, requests)
+        return results, _per_request(meter.apache_seconds(), requests), meter.others_cores()
 
 
 def _per_request(cpu_seconds, requests):

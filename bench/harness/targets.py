@@ -7,7 +7,6 @@ mode."""
 
 import os
 
-from .apache import MODULES
 from .stage import linked_python
 
 HELLO_URL = "/hello"
@@ -24,6 +23,9 @@ class Target:
 
     def __init__(self):
         self.env = {}
+
+    def prepare(self, stage):
+        """Put what the children will read into the stage, once per run."""
 
     def load(self, stage):
         return ""
@@ -63,11 +65,10 @@ class StaticFile(Target):
 class ModPythonApi(Target):
     """Hydra or Debian's mod_python 3.5: LoadModule python_module, mod_python directives."""
 
-    def __init__(self, key, label, so, gil="", python=None):
+    def __init__(self, key, label, so, gil="", python=None, hydra=True):
         super().__init__()
-        self.key, self.label, self.so, self.gil = key, label, so, gil
+        self.key, self.label, self.so, self.gil, self.hydra = key, label, so, gil, hydra
         self.python = python or linked_python(so)
-        self.hydra = not so.startswith(MODULES)
 
     def prepare(self, stage):
         """Stage what the children read; set PYTHONPATH/PYTHONHOME for Hydra only

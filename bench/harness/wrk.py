@@ -27,7 +27,12 @@ def start(url, duration, connections, host=None, close=False, threads=1):
 
 def finish(proc):
     """Wait for a wrk started by start() and return its parsed numbers."""
-    out, _ = proc.communicate()
+    try:
+        out, _ = proc.communicate()
+    except BaseException:  # interrupted: do not leave wrk running against a server being stopped
+        proc.kill()
+        proc.wait()
+        raise
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {out.strip()}")
     return parse(out)

@@ -71,6 +71,8 @@ static int apache_exec(PyObject *module)
         || PyModule_AddStringConstant(module, "mp_version", HYDRA_MP_VERSION) < 0
         || PyModule_AddStringConstant(module, "hydra_version", HYDRA_VERSION) < 0)
         return -1;
+    if (PyModule_AddFunctions(module, hydra_lock_functions) < 0)
+        return -1;
     return PyModule_AddFunctions(module, hydra_apache_functions);
 }
 

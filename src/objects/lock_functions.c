@@ -66,8 +66,8 @@ static apr_global_mutex_t *mutex_from_args(PyObject *module, PyObject *args, PyO
     if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &server, &key, &index))
         return NULL;
     if (server_object_get(hydra_state_from_module(module), server) == NULL) {
-        PyErr_Format(PyExc_TypeError, "%s() argument 1 must be a server object, not %.100s",
-                     fname, Py_TYPE(server)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s() argument 1 must be a server object, not %.100s", fname,
+                     Py_TYPE(server)->tp_name);
         return NULL;
     }
     if (count == 0) {
@@ -79,11 +79,10 @@ static apr_global_mutex_t *mutex_from_args(PyObject *module, PyObject *args, PyO
         index = index_from_key(key, count);
         if (index < 0)
             return NULL;
-    }
-    else if (index < 0 || index >= count) {
+    } else if (index < 0 || index >= count) {
         PyErr_Format(PyExc_ValueError,
-                     "lock index %d is out of range: there are %d session mutexes (0..%d)",
-                     index, count, count - 1);
+                     "lock index %d is out of range: there are %d session mutexes (0..%d)", index,
+                     count, count - 1);
         return NULL;
     }
     return global_lock_mutex(index);

@@ -72,6 +72,8 @@ const char *hydra_str_as_latin1(PyObject *obj, PyObject **holder, Py_ssize_t *le
 
 /* apache_functions.c: module-level functions of _apache ---------------- */
 extern PyMethodDef hydra_apache_functions[];
+/* lock_functions.c: _global_lock, _global_trylock, _global_unlock (api §11) */
+extern PyMethodDef hydra_lock_functions[];
 /* log_error for every object: message (str/bytes/None) at `level` (0 means
  * ERR) against the most specific of r, c, s; GIL released while logging.
  * Returns None (new ref) or NULL + exception. */
