@@ -28,7 +28,7 @@ typedef struct hydra_reqctx {
     const char *phase;       /* running phase directive name, or NULL */
     hydra_hlist *hlist;      /* running list (req.hlist), or NULL */
     hydra_handler *dynamic[HYDRA_PHASE_COUNT]; /* req.add_handler() queues */
-    apr_hash_t *registered_filters; /* req.register_*_filter(): name -> hydra_filter_reg* */
+    apr_hash_t *registered_filters; /* req.register_*_filter(): "in:"/"out:" + name -> hydra_filter_reg* */
     const char *extension;   /* req.extension */
     PyObject *shared_request; /* for the main and shared-GIL interpreters */
     hydra_interp *shared_owner; /* the interpreter that created it */

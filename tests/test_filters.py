@@ -115,6 +115,17 @@ def handler(req):
         req.add_output_filter("MyDescribe")
     elif what == "configured":
         req.add_output_filter("SERVERUP")
+    elif what in ("same_name", "same_name_output_first"):
+        # One name, registered once as an input and once as an output filter.
+        if what == "same_name":
+            req.register_input_filter("Both", "filters::inputfilter")
+        req.register_output_filter("Both", "filters::describe")
+        if what == "same_name_output_first":
+            req.register_input_filter("Both", "filters::inputfilter")
+        req.add_input_filter("Both")
+        req.add_output_filter("Both")
+        req.write(req.read())
+        return apache.OK
     req.write("dynamic text")
     return apache.OK
 '''
@@ -447,6 +458,18 @@ def test_add_output_filter_accepts_a_configured_python_filter_name(server):
 
 def test_no_filter_without_activation(server):
     assert server.get("/dyn/x").body == "dynamic text"
+
+
+@pytest.mark.parametrize("order", ["same_name", "same_name_output_first"])
+def test_same_name_registered_as_input_and_output_filter_keeps_both(server, order):
+    mark = server.log_mark()
+    status, _, body = server.post("/dyn/x?" + order, "request body")
+    text, _, facts = body.partition("|")
+    facts = dict(item.split("=", 1) for item in facts.split("|"))
+    assert status == 200
+    assert text == "REQUEST BODY"  # the input registration ran
+    assert facts["handler"] == "filters::describe"  # and the output one
+    no_crash(server, mark)
 
 
 # --- beyond.md §1: filters in own-GIL interpreters ------------------------
