@@ -23,7 +23,7 @@ INTERP_DIRS = 50
 _STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "site-packages"}
 
 
-def world_readable(path):
+def others_can_reach(path):
     """True if every directory above path lets others in (www-data can reach it)."""
     path = os.path.abspath(path)
     while True:
@@ -121,7 +121,7 @@ class Stage:
         """PYTHONHOME for a CPython www-data cannot read (e.g. under /root/.pyenv), else None.
 
         The stdlib is hard-linked (copied if linking fails) into the stage."""
-        if world_readable(python_info.stdlib):
+        if others_can_reach(python_info.stdlib):
             return None
         if python_info.version in self._python_homes:
             return self._python_homes[python_info.version]
