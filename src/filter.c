@@ -189,7 +189,7 @@ static apr_status_t run_filter(const hydra_filter_call *call)
 
 apr_status_t filter_output(ap_filter_t *f, apr_bucket_brigade *bb)
 {
-    hydra_filter_call call = {f, bb, 0, AP_MODE_READBYTES, APR_BLOCK_READ, 0, NULL};
+    hydra_filter_call call = {.f = f, .bb = bb, .mode = AP_MODE_READBYTES, .block = APR_BLOCK_READ};
 
     if (!f->r) /* a connection-level instance: nothing to run Python for */
         return ap_pass_brigade(f->next, bb);
@@ -204,7 +204,8 @@ apr_status_t filter_output(ap_filter_t *f, apr_bucket_brigade *bb)
 apr_status_t filter_input(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mode_t mode,
                           apr_read_type_e block, apr_off_t readbytes)
 {
-    hydra_filter_call call = {f, bb, 1, mode, block, readbytes, NULL};
+    hydra_filter_call call = {
+        .f = f, .bb = bb, .is_input = 1, .mode = mode, .block = block, .readbytes = readbytes};
 
     /* AP_MODE_INIT asks filters to get ready, not for data. */
     if (!f->r || mode == AP_MODE_INIT)

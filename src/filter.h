@@ -34,15 +34,22 @@ typedef struct hydra_filter_ctx {
     apr_bucket_brigade *queue;   /* output: written, not yet passed to f->next */
 } hydra_filter_ctx;
 
-/* One call of a filter function, as the mp_filter object sees it. */
+/* One call of a filter function, as the mp_filter object sees it.
+ *
+ * An SSI `#python` tag (ssi.c) is a call too, of mod_include's INCLUDES
+ * filter: `bb` is the brigade mod_include is building, write() appends to
+ * it so the output lands where the tag was, and nothing is read, flushed
+ * or passed on. f->ctx then belongs to mod_include, so `ctx` is NULL. */
 typedef struct hydra_filter_call {
     ap_filter_t *f;
-    apr_bucket_brigade *bb; /* output: what was handed in; input: what to fill */
+    apr_bucket_brigade *bb; /* output: what was handed in; input: what to fill;
+                               SSI: what mod_include is building */
     int is_input;
     ap_input_mode_t mode; /* input only: what the caller asked for */
     apr_read_type_e block;
     apr_off_t readbytes;
-    hydra_filter_ctx *ctx;
+    hydra_filter_ctx *ctx; /* NULL for an SSI tag */
+    int is_ssi;
 } hydra_filter_call;
 
 /* httpd filter functions, for every Python filter name and for MOD_PYTHON. */

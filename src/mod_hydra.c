@@ -15,6 +15,7 @@
 #include "import.h"
 #include "interp.h"
 #include "objects/apache_module.h"
+#include "ssi.h"
 #include "status.h"
 
 server_rec *hydra_main_server;
@@ -39,6 +40,7 @@ static void hydra_child_init(apr_pool_t *pchild, server_rec *s)
 
     hydra_child_pool = pchild;
     hydra_main_server = s;
+    ssi_register_python_tag(s); /* interpreters.md §10 step 3 */
     global_lock_child_init(pchild, s);
     if (interp_system_init(pchild, s, &settings) != APR_SUCCESS)
         return; /* logged; every Python invocation then answers 500 */

@@ -112,9 +112,18 @@ class LoadMeter:
     def apache_seconds(self):
         return instance_cpu_seconds(self.apache_pid) - self.apache
 
+    def wall_seconds(self):
+        return os.times().elapsed - self.wall
+
+    def apache_cores(self):
+        """How many cores the instance kept busy on average: at most about 1
+        while its Python work holds one shared GIL."""
+        wall = self.wall_seconds()
+        return self.apache_seconds() / wall if wall > 0 else None
+
     def others_cores(self):
         """Call after the run, once wrk has been waited for."""
-        wall = os.times().elapsed - self.wall
+        wall = self.wall_seconds()
         busy = machine_busy_seconds() - self.busy
         mine = self.apache_seconds() + own_and_waited_seconds() - self.ours
         return max(0.0, busy - mine) / wall if wall > 0 else None

@@ -50,20 +50,21 @@ def parallel_tables(result):
     if event:
         out.append("### (b) two interpreters in one event child (16 threads), two vhosts, wrk -t1 -c4 per vhost\n")
         out.append(table(
-            ["target", "GIL", "one alone req/s", "both at once req/s", "both ÷ alone", "CPU µs/req (both)",
-             "child RSS MiB", "child PSS MiB"],
+            ["target", "GIL", "one alone req/s", "both at once req/s", "both ÷ alone", "Apache cores (both)",
+             "CPU µs/req (both)", "child RSS MiB", "child PSS MiB"],
             [[s["label"], s["gil"], fmt(s["alone_rps"], 1), fmt(s["both_rps"], 1), fmt(s["ratio"], 2, "×"),
-              fmt(s["cpu_us_both"]), fmt(s["rss_mib"], 1), fmt(s["pss_mib"], 1)] for s in event],
+              fmt(s["apache_cores_both"], 2), fmt(s["cpu_us_both"]), fmt(s["rss_mib"], 1), fmt(s["pss_mib"], 1)]
+             for s in event],
         ))
         out.append("")
     prefork = result["summary"]["prefork"]
     if prefork:
         out.append("### (b) the same two vhosts on two prefork children (the shared-GIL way to use two cores)\n")
         out.append(table(
-            ["target", "children", "both at once req/s", "CPU µs/req", "RSS MiB (all children)",
+            ["target", "children", "both at once req/s", "Apache cores", "CPU µs/req", "RSS MiB (all children)",
              "PSS MiB (all children)"],
-            [[s["label"], s["children"], fmt(s["both_rps"], 1), fmt(s["cpu_us_both"]), fmt(s["rss_mib"], 1),
-              fmt(s["pss_mib"], 1)] for s in prefork],
+            [[s["label"], s["children"], fmt(s["both_rps"], 1), fmt(s["apache_cores_both"], 2),
+              fmt(s["cpu_us_both"]), fmt(s["rss_mib"], 1), fmt(s["pss_mib"], 1)] for s in prefork],
         ))
         out.append("")
     return "\n".join(out)
@@ -91,7 +92,7 @@ def neighbour_load(results):
     for row in results.get("a", {}).get("rows", []):
         values.append(row.get("others_cores"))
     for row in results.get("b", {}).get("event_rows", []) + results.get("b", {}).get("prefork_rows", []):
-        values += [row.get("others_cores_alone"), row.get("others_cores_both")]
+        values += [row[step]["others_cores"] for step in ("alone", "both") if step in row]
     return summary(values)
 
 

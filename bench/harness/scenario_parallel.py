@@ -33,28 +33,26 @@ def check_cpu(instance, body):
             raise RuntimeError(f"GET {CPU_URL} on {vhost} gave {status} {got[:80]!r}\n{instance.log_tail()}")
 
 
+def _run_alone(session, instance):
+    result = session.drive(instance, CPU_URL, CONNECTIONS, host=VHOSTS[0])
+    result["errors"] = result["non_2xx"] + result["socket_errors"]
+    return result
+
+
 def measure_event(session, target, body, alone_first):
     config = vhosts_config(target, session.stage)
     instance = session.apache(target, f"b-event-{target.key}", event_mpm(16), config, 1)
     with instance:
         check_cpu(instance, body)
         session.drive_together(instance, CPU_URL, CONNECTIONS, VHOSTS, duration=session.warmup)
-        steps = ["alone", "both"] if alone_first else ["both", "alone"]
-        row = {}
-        for step in steps:
-            if step == "alone":
-                alone = session.drive(instance, CPU_URL, CONNECTIONS, host=VHOSTS[0])
-                row.update(alone_rps=alone["rps"], cpu_us_alone=alone["cpu_us_per_request"],
-                           errors_alone=alone["non_2xx"] + alone["socket_errors"],
-                           others_cores_alone=alone["others_cores"])
-            else:
-                both, cpu_per_request, others = session.drive_together(instance, CPU_URL, CONNECTIONS, VHOSTS)
-                row.update(both_rps=sum(r["rps"] for r in both), both_rps_each=[r["rps"] for r in both],
-                           cpu_us_both=cpu_per_request, others_cores_both=others,
-                           errors_both=sum(r["non_2xx"] + r["socket_errors"] for r in both))
-                row.update(instance.memory())
-        row["ratio"] = row["both_rps"] / row["alone_rps"] if row["alone_rps"] else None
-        return row
+        if alone_first:
+            alone = _run_alone(session, instance)
+        both = session.drive_together(instance, CPU_URL, CONNECTIONS, VHOSTS)
+        memory = instance.memory()
+        if not alone_first:
+            alone = _run_alone(session, instance)
+    ratio = both["rps"] / alone["rps"] if alone["rps"] else None
+    return dict(memory, alone=alone, both=both, ratio=ratio)
 
 
 def measure_prefork(session, target, body):
@@ -66,14 +64,26 @@ def measure_prefork(session, target, body):
         check_cpu(instance, body)
         # Connection: close lets either child take any request, so each child
         # ends up with both interpreters, as in a real prefork deployment.
-        session.drive_together(instance, CPU_URL, CONNECTIONS // 2, VHOSTS, close=True, duration=session.warmup)
-        both, cpu_per_request, others = session.drive_together(
-            instance, CPU_URL, CONNECTIONS // 2, VHOSTS, close=True
-        )
-        row = {"both_rps": sum(r["rps"] for r in both), "cpu_us_both": cpu_per_request, "others_cores_both": others,
-               "errors_both": sum(r["non_2xx"] + r["socket_errors"] for r in both)}
-        row.update(instance.memory())
-        return row
+        per_vhost = CONNECTIONS // 2
+        session.drive_together(instance, CPU_URL, per_vhost, VHOSTS, close=True, duration=session.warmup)
+        both = session.drive_together(instance, CPU_URL, per_vhost, VHOSTS, close=True)
+        return dict(instance.memory(), both=both)
+
+
+def _failed_requests(row):
+    return sum(row[step]["errors"] for step in ("alone", "both") if step in row)
+
+
+def _record(session, rows, label, target, round_index, measure):
+    try:
+        row = measure()
+    except Exception as exc:  # one failed target must not end the whole run
+        session.note(f"{label}: {exc}")
+        return None
+    if _failed_requests(row):
+        session.note(f"{label}: {_failed_requests(row)} failed requests")
+    rows.append(dict(row, target=target.key, round=round_index + 1))
+    return row
 
 
 def run(session, event_targets, prefork_targets):
@@ -81,34 +91,29 @@ def run(session, event_targets, prefork_targets):
     event_rows, prefork_rows = [], []
     for round_index in range(session.rounds):
         for target in rotated(event_targets, round_index):
-            label = f"(b) {target.label}, event, round {round_index + 1}"
-            try:
-                row = measure_event(session, target, body, alone_first=round_index % 2 == 0)
-            except Exception as exc:
-                session.note(f"{label}: {exc}")
-                continue
-            if row["errors_alone"] or row["errors_both"]:
-                session.note(f"{label}: {row['errors_alone'] + row['errors_both']} failed requests")
-            session.log(
-                f"(b) event   {target.key:10} round {round_index + 1}: alone {row['alone_rps']:7.1f}, "
-                f"both {row['both_rps']:7.1f} req/s, x{row['ratio']:.2f}, child RSS {row['rss_kib'] / 1024:.1f} MiB, "
-                f"others {max(row['others_cores_alone'], row['others_cores_both']):.2f} cores"
+            row = _record(
+                session, event_rows, f"(b) {target.label}, event, round {round_index + 1}", target, round_index,
+                lambda: measure_event(session, target, body, alone_first=round_index % 2 == 0),
             )
-            event_rows.append(dict(row, target=target.key, round=round_index + 1))
+            if row:
+                session.log(
+                    f"(b) event   {target.key:10} round {round_index + 1}: alone {row['alone']['rps']:7.1f}, "
+                    f"both {row['both']['rps']:7.1f} req/s, x{row['ratio']:.2f}, "
+                    f"Apache {row['both']['apache_cores']:.2f} cores, child RSS {row['rss_kib'] / 1024:.1f} MiB, "
+                    f"others {max(row['alone']['others_cores'], row['both']['others_cores']):.2f} cores"
+                )
         for target in rotated(prefork_targets, round_index):
-            label = f"(b) {target.label}, prefork x{PREFORK_CHILDREN}, round {round_index + 1}"
-            try:
-                row = measure_prefork(session, target, body)
-            except Exception as exc:
-                session.note(f"{label}: {exc}")
-                continue
-            if row["errors_both"]:
-                session.note(f"{label}: {row['errors_both']} failed requests")
-            session.log(
-                f"(b) prefork {target.key:10} round {round_index + 1}: both {row['both_rps']:7.1f} req/s, "
-                f"{row['children']} children RSS {row['rss_kib'] / 1024:.1f} MiB, others {row['others_cores_both']:.2f} cores"
+            row = _record(
+                session, prefork_rows, f"(b) {target.label}, prefork x{PREFORK_CHILDREN}, round {round_index + 1}",
+                target, round_index, lambda: measure_prefork(session, target, body),
             )
-            prefork_rows.append(dict(row, target=target.key, round=round_index + 1))
+            if row:
+                session.log(
+                    f"(b) prefork {target.key:10} round {round_index + 1}: both {row['both']['rps']:7.1f} req/s, "
+                    f"Apache {row['both']['apache_cores']:.2f} cores, "
+                    f"{row['children']} children RSS {row['rss_kib'] / 1024:.1f} MiB, "
+                    f"others {row['both']['others_cores']:.2f} cores"
+                )
     return {
         "event_rows": event_rows,
         "prefork_rows": prefork_rows,
@@ -120,6 +125,10 @@ def _mib(rows, field):
     return summary([r[field] / 1024 for r in rows if r.get(field)])
 
 
+def _step(rows, step, field):
+    return summary([r[step][field] for r in rows])
+
+
 def summarise(event_rows, prefork_rows, event_targets, prefork_targets):
     event, prefork = [], []
     for target in event_targets:
@@ -127,10 +136,11 @@ def summarise(event_rows, prefork_rows, event_targets, prefork_targets):
         if mine:
             event.append({
                 "target": target.key, "label": target.label, "gil": target.gil or "shared",
-                "alone_rps": summary([r["alone_rps"] for r in mine]),
-                "both_rps": summary([r["both_rps"] for r in mine]),
+                "alone_rps": _step(mine, "alone", "rps"),
+                "both_rps": _step(mine, "both", "rps"),
                 "ratio": summary([r["ratio"] for r in mine]),
-                "cpu_us_both": summary([r["cpu_us_both"] for r in mine]),
+                "apache_cores_both": _step(mine, "both", "apache_cores"),
+                "cpu_us_both": _step(mine, "both", "cpu_us_per_request"),
                 "children": max(r["children"] for r in mine),
                 "rss_mib": _mib(mine, "rss_kib"), "pss_mib": _mib(mine, "pss_kib"),
             })
@@ -139,8 +149,9 @@ def summarise(event_rows, prefork_rows, event_targets, prefork_targets):
         if mine:
             prefork.append({
                 "target": target.key, "label": target.label,
-                "both_rps": summary([r["both_rps"] for r in mine]),
-                "cpu_us_both": summary([r["cpu_us_both"] for r in mine]),
+                "both_rps": _step(mine, "both", "rps"),
+                "apache_cores_both": _step(mine, "both", "apache_cores"),
+                "cpu_us_both": _step(mine, "both", "cpu_us_per_request"),
                 "children": max(r["children"] for r in mine),
                 "rss_mib": _mib(mine, "rss_kib"), "pss_mib": _mib(mine, "pss_kib"),
             })

@@ -40,23 +40,30 @@ class Session:
         """One wrk run, with the instance's CPU time and the neighbours' load read around it."""
         meter = procfs.LoadMeter(instance.pid)
         result = wrk.run(instance.url(path), duration or self.duration, connections, host=host, close=close)
-        result["cpu_seconds"] = meter.apache_seconds()
-        result["cpu_us_per_request"] = _per_request(result["cpu_seconds"], result["requests"])
-        result["others_cores"] = meter.others_cores()
-        return result
+        return dict(result, **_measured(meter, result["requests"]))
 
     def drive_together(self, instance, path, connections, hosts, close=False, duration=None):
-        """One wrk per host, all at once: their results, the instance's CPU time per
-        request over all of them, and the neighbours' load."""
+        """One wrk per host, all at once. Returns the summed req/s, the wrk results,
+        and the instance's CPU time and the neighbours' load over the whole run."""
         meter = procfs.LoadMeter(instance.pid)
         procs = [
             wrk.start(instance.url(path), duration or self.duration, connections, host=h, close=close)
             for h in hosts
         ]
         results = [wrk.finish(p) for p in procs]
-        requests = sum(r["requests"] for r in results)
-        return results, _per_request(meter.apache_seconds(), requests), meter.others_cores()
+        combined = {
+            "rps": sum(r["rps"] for r in results),
+            "rps_each": [r["rps"] for r in results],
+            "errors": sum(r["non_2xx"] + r["socket_errors"] for r in results),
+        }
+        return dict(combined, **_measured(meter, sum(r["requests"] for r in results)))
 
 
-def _per_request(cpu_seconds, requests):
-    return cpu_seconds * 1e6 / requests if requests else None
+def _measured(meter, requests):
+    cpu = meter.apache_seconds()
+    return {
+        "cpu_seconds": cpu,
+        "cpu_us_per_request": cpu * 1e6 / requests if requests else None,
+        "apache_cores": meter.apache_cores(),
+        "others_cores": meter.others_cores(),
+    }

@@ -14,6 +14,14 @@
  * Every call that may block (ap_get_brigade, ap_pass_brigade, reading a
  * bucket) runs with the GIL released; data is copied into a malloc'd
  * buffer first and turned into bytes once the GIL is back.
+ *
+ * SSI mode (call.is_ssi, an SSI `#python` tag run by ssi.c): the object
+ * stands for mod_include's INCLUDES filter. write() appends to the brigade
+ * mod_include is building, so the output lands exactly where the tag was;
+ * read() finds no stream (None); flush(), close() and pass_on() never
+ * pass anything down the chain, because that would send the text before
+ * the tag out of order or end mod_include's stream; disable() does
+ * nothing, because f->ctx is mod_include's, not ours.
  */
 #include "objects.h"
 #include "../filter.h"
@@ -48,7 +56,9 @@ static apr_bucket_brigade *source_brigade(filter_object *fo)
 
 static apr_bucket_brigade *sink_brigade(filter_object *fo)
 {
-    return fo->call.is_input ? fo->call.bb : fo->call.ctx->queue;
+    if (fo->call.is_input || fo->call.is_ssi)
+        return fo->call.bb;
+    return fo->call.ctx->queue;
 }
 
 static apr_bucket_alloc_t *bucket_alloc(filter_object *fo)
@@ -163,6 +173,8 @@ static PyObject *filter_read_common(filter_object *fo, Py_ssize_t length, int li
 
     if (check_open(fo) < 0)
         return NULL;
+    if (fo->call.is_ssi) /* a tag has no input: an empty, ended stream */
+        Py_RETURN_NONE;
     if (length == 0)
         return PyBytes_FromStringAndSize(NULL, 0);
 
@@ -277,6 +289,8 @@ static PyObject *filter_flush(PyObject *self, PyObject *unused)
 
     if (check_open(fo) < 0)
         return NULL;
+    if (fo->call.is_ssi) /* mod_include passes its brigade when it is ready */
+        Py_RETURN_NONE;
     if (end_with(fo, apr_bucket_flush_create(bucket_alloc(fo))) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -291,6 +305,8 @@ static PyObject *filter_close(PyObject *self, PyObject *unused)
     if (check_open(fo) < 0)
         return NULL;
     fo->closed = 1;
+    if (fo->call.is_ssi) /* the tag's output ends; mod_include's stream does not */
+        Py_RETURN_NONE;
     if (end_with(fo, apr_bucket_eos_create(bucket_alloc(fo))) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -342,6 +358,8 @@ static PyObject *filter_pass_on(PyObject *self, PyObject *unused)
 
     if (check_open(fo) < 0)
         return NULL;
+    if (fo->call.is_ssi) /* nothing was handed in to pass on */
+        Py_RETURN_NONE;
     HYDRA_BLOCKING_BEGIN
     rv = fo->call.is_input ? pass_on_input(fo, &eos) : pass_on_output(fo, &eos);
     HYDRA_BLOCKING_END
@@ -356,7 +374,9 @@ static PyObject *filter_pass_on(PyObject *self, PyObject *unused)
 }
 
 /* disable(): this filter instance passes data through unchanged for the
- * rest of the request (filter.c reads the flag on every call). */
+ * rest of the request (filter.c reads the flag on every call). For an SSI
+ * tag there is no instance of ours (ctx is NULL), and the flag must not
+ * be set on mod_include's context: nothing happens. */
 static PyObject *filter_disable(PyObject *self, PyObject *unused)
 {
     filter_object *fo = FILTER(self);
