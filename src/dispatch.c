@@ -325,6 +325,9 @@ static int report_error(hydra_interp *interp, request_rec *r, PyObject *req, con
     int status = HTTP_INTERNAL_SERVER_ERROR;
 
     apr_atomic_inc32(&interp->errors);
+    /* One line that says where, before the spec's traceback lines. */
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s %s: handler failed in interpreter '%s'",
+                  phase, handler, interp->name);
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb && value)

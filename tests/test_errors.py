@@ -124,6 +124,13 @@ def test_raising_handler_logs_traceback_prefixed_with_phase_and_handler(server):
     assert all(re.search(r"\[[a-z_]*:error\]", l) for l in lines), lines
 
 
+def test_raising_handler_log_names_the_interpreter(server):
+    mark = server.log_mark()
+    server.get("/boom?marker2")
+    log = server.wait_for_log(r"boom-marker2", since=mark)
+    assert "PythonHandler errmod::boom: handler failed in interpreter 'errs'" in log, log
+
+
 def test_next_request_to_same_interpreter_succeeds_after_error(server):
     before = ok(server)
     assert server.get("/boom?again").status == 500

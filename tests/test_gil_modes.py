@@ -16,8 +16,6 @@ import threading
 
 import pytest
 
-import harness
-
 PROBE_PY = r'''
 import json, mmap, sys, time
 from mod_python import apache

@@ -24,6 +24,12 @@ from mod_python import apache
 
 def handler(req):
     n = int(req.args or "1")
+    doubled, summed = use_sqlite(n)
+    req.content_type = "text/plain"
+    req.write("%s %d %d %d" % (req.interpreter, os.getpid(), doubled, summed))
+    return apache.OK
+
+def use_sqlite(n):
     con = sqlite3.connect(":memory:")
     con.create_function("twice", 1, lambda x: 2 * x)
     for k in range(8):             # more destructors per request
@@ -33,10 +39,8 @@ def handler(req):
     con.executemany("insert into t values (?)", [(i,) for i in range(n)])
     doubled = con.execute("select twice(?)", (n,)).fetchone()[0]
     summed = con.execute("select total(twice(v)) from t").fetchone()[0]
-    con.close()                      # destroys the function: PyGILState_Ensure
-    req.content_type = "text/plain"
-    req.write("%s %d %d %d" % (req.interpreter, os.getpid(), doubled, summed))
-    return apache.OK
+    con.close()                      # destroys the functions: PyGILState_Ensure
+    return doubled, summed
 
 class Total:
     def __init__(self):
