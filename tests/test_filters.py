@@ -5,9 +5,17 @@ PythonOutputFilter, activation, unregistered names), python-api.md §1.3
 interpreter a filter runs in).
 """
 
+import hashlib
 import threading
 
 import pytest
+
+
+def same_text(got, want):
+    """Equality for big bodies, reported as lengths and a digest, not a diff."""
+    return (len(got), hashlib.sha256(got.encode()).hexdigest()) == (
+        len(want), hashlib.sha256(want.encode()).hexdigest())
+
 
 FILTERS_PY = r'''
 from mod_python import apache
@@ -104,13 +112,6 @@ def handler(req):
 DYNAMIC_PY = r'''
 from mod_python import apache
 
-
-
-def same_text(got, want):
-    """Equality for big bodies, reported as lengths and a digest, not a diff."""
-    import hashlib
-    return (len(got), hashlib.sha256(got.encode()).hexdigest()) == (
-        len(want), hashlib.sha256(want.encode()).hexdigest())
 
 def handler(req):
     req.content_type = "text/plain"
