@@ -143,6 +143,7 @@ const char *dispatch_interpreter_name(request_rec *r, const hydra_config *conf,
 typedef struct {
     int debug;
     int autoreload;
+    int pdb; /* PythonEnablePdb On and httpd started with -DONE_PROCESS */
     const char *pythonpath;
 } call_settings;
 
@@ -372,6 +373,7 @@ static int run_hlist(request_rec *r, hydra_reqctx *ctx, hydra_interp *interp, Py
     cs.debug = flag_on(conf, "PythonDebug");
     cs.autoreload = !(autoreload && strcmp(autoreload, "0") == 0);
     cs.pythonpath = apr_table_get(conf->directives, "PythonPath");
+    cs.pdb = flag_on(conf, "PythonEnablePdb") && ap_exists_config_define("ONE_PROCESS");
 
     while (hl->current) {
         hydra_handler *h = hl->current;
@@ -389,7 +391,10 @@ static int run_hlist(request_rec *r, hydra_reqctx *ctx, hydra_interp *interp, Py
             hl->current = h->next;
             continue;
         }
-        ret = PyObject_CallOneArg(callable, req);
+        if (cs.pdb) /* directives.md §5.13; rare, so done in Python */
+            ret = PyObject_CallMethod(interp->mp_apache, "_call_with_pdb", "OO", callable, req);
+        else
+            ret = PyObject_CallOneArg(callable, req);
         Py_DECREF(callable);
         if (ret) {
             if (!PyLong_CheckExact(ret)) {
