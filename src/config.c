@@ -7,6 +7,7 @@
  * here touches Python: PythonPath is stored raw and evaluated in the child.
  */
 #include "config.h"
+#include "http_core.h"
 #include "filter.h"
 
 #include "apr_fnmatch.h"
@@ -116,6 +117,72 @@ void hydra_config_strip_removed_options(server_rec *s)
             if (e[i].val && e[i].val[0] == '\0')
                 apr_table_unset(conf->options, e[i].key);
         }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* PythonInterpGIL own on the main interpreter (beyond.md §1)         */
+
+typedef struct own_main_walk {
+    server_rec *s;
+    apr_hash_t *warned; /* section vectors already reported */
+    apr_pool_t *p;
+} own_main_walk;
+
+static int is_main_interpreter(const char *name)
+{
+    return name && strcmp(name, "main_interpreter") == 0;
+}
+
+/* Checks one section (and the <Files> nested in it) with the values it
+ * inherits: its own PythonInterpGIL / PythonInterpreter, else the outer ones. */
+static void warn_own_main_section(own_main_walk *w, ap_conf_vector_t *section,
+                                  hydra_gil_setting outer_gil, const char *outer_interp)
+{
+    const hydra_config *conf = ap_get_module_config(section, &python_module);
+    const core_dir_config *core = ap_get_core_module_config(section);
+    hydra_gil_setting gil = outer_gil;
+    const char *interp = outer_interp;
+    int i;
+
+    if (conf) {
+        if (conf->gil != HYDRA_GIL_UNSET)
+            gil = conf->gil;
+        if (apr_table_get(conf->directives, "PythonInterpreter"))
+            interp = apr_table_get(conf->directives, "PythonInterpreter");
+    }
+    if (gil == HYDRA_GIL_OWN && is_main_interpreter(interp)
+        && !apr_hash_get(w->warned, &section, sizeof(section))) {
+        apr_hash_set(w->warned, apr_pmemdup(w->p, &section, sizeof(section)), sizeof(section),
+                     "");
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                     "PythonInterpGIL own for section '%s' is ignored: it runs in "
+                     "main_interpreter, which always uses the process GIL",
+                     core && core->d ? core->d : "(server)");
+    }
+    for (i = 0; core && core->sec_file && i < core->sec_file->nelts; i++)
+        warn_own_main_section(w, APR_ARRAY_IDX(core->sec_file, i, ap_conf_vector_t *), gil,
+                              interp);
+}
+
+void hydra_config_warn_own_main(server_rec *s, apr_pool_t *ptemp)
+{
+    own_main_walk w = {NULL, apr_hash_make(ptemp), ptemp};
+    int i;
+
+    for (; s; s = s->next) {
+        const hydra_config *sconf = ap_get_module_config(s->lookup_defaults, &python_module);
+        const core_server_config *core = ap_get_core_module_config(s->module_config);
+        const char *interp = apr_table_get(sconf->directives, "PythonInterpreter");
+
+        w.s = s;
+        warn_own_main_section(&w, s->lookup_defaults, HYDRA_GIL_UNSET, NULL);
+        for (i = 0; i < core->sec_dir->nelts; i++)
+            warn_own_main_section(&w, APR_ARRAY_IDX(core->sec_dir, i, ap_conf_vector_t *),
+                                  sconf->gil, interp);
+        for (i = 0; i < core->sec_url->nelts; i++)
+            warn_own_main_section(&w, APR_ARRAY_IDX(core->sec_url, i, ap_conf_vector_t *),
+                                  sconf->gil, interp);
     }
 }
 

@@ -122,6 +122,10 @@ static inline hydra_config *hydra_server_config(server_rec *s)
 /* Called from post_config: see config.c. */
 void hydra_config_strip_removed_options(server_rec *s);
 
+/* Called from post_config: warns about every section where PythonInterpGIL
+ * own meets PythonInterpreter main_interpreter (beyond.md §1). */
+void hydra_config_warn_own_main(server_rec *s, apr_pool_t *ptemp);
+
 /* Builds one handler entry from "mod[::obj]" (used by config and by
  * req.add_handler). `directory` is stored as given. */
 hydra_handler *hydra_handler_new(apr_pool_t *p, const char *text, const char *directory,

@@ -424,7 +424,6 @@ static hydra_interp *registry_get(const char *name, int own_gil, server_rec *s)
 hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s)
 {
     hydra_interp *interp;
-    PyThreadState *ts;
     int is_main;
 
     tl_refused = 0;
@@ -466,15 +465,11 @@ hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s)
     if ((own_gil != 0) != (interp->kind == HYDRA_INTERP_OWN))
         warn_mode_conflict(interp, own_gil, s);
 
-    ts = thread_tstate(interp);
-    if (!ts) {
+    if (interp_enter(interp) != 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "cannot create a thread state for '%s'",
                      interp->name);
         return NULL;
     }
-    PyEval_RestoreThread(ts);
-    interp_gilstate_bind(ts);
-    tl_stack[tl_depth++] = interp;
     apr_atomic_inc32(&interp->requests);
     apr_atomic_inc32(&interp->active);
     return interp;
@@ -483,6 +478,24 @@ hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s)
 void interp_release(hydra_interp *interp)
 {
     apr_atomic_dec32(&interp->active);
+    interp_leave(interp);
+}
+
+int interp_enter(hydra_interp *interp)
+{
+    PyThreadState *ts;
+
+    if (tl_depth >= MAX_NESTING || !(ts = thread_tstate(interp)))
+        return -1;
+    PyEval_RestoreThread(ts);
+    interp_gilstate_bind(ts);
+    tl_stack[tl_depth++] = interp;
+    return 0;
+}
+
+void interp_leave(hydra_interp *interp)
+{
+    (void)interp;
     tl_depth--;
     PyEval_SaveThread();
     /* Back in an outer acquisition whose GIL was released around a blocking

@@ -75,6 +75,16 @@ int interp_acquire_refused(void);
 /* Gives back what interp_acquire returned. */
 void interp_release(hydra_interp *interp);
 
+/* Makes the calling thread hold the GIL of the ready interpreter `interp`
+ * for Hydra's own bookkeeping (dropping objects it made): no registry
+ * lookup, no mode check, and not counted as an invocation in the
+ * inventory. Same nesting rules as interp_acquire. Returns 0, or -1 (GIL
+ * not held) if no thread state could be made. */
+int interp_enter(hydra_interp *interp);
+
+/* Gives back what interp_enter took. */
+void interp_leave(hydra_interp *interp);
+
 /* The interpreter whose GIL the calling thread holds, or NULL. */
 hydra_interp *interp_current(void);
 

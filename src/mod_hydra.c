@@ -28,6 +28,9 @@ static int hydra_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     ap_add_version_component(pconf, "mod_python/" HYDRA_MP_VERSION);
     ap_add_version_component(pconf, "Python/" PY_VERSION);
     hydra_config_strip_removed_options(s);
+    /* Startup reads the configuration twice; warn on the second pass only. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+        hydra_config_warn_own_main(s, ptemp);
     if (global_lock_post_config(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     return OK;

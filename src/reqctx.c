@@ -20,14 +20,18 @@ hydra_reqctx *reqctx_get(request_rec *r, int create)
     return ctx;
 }
 
-/* Drops `obj` inside the interpreter that made it. No GIL held on entry. */
+/* Drops `obj` inside the interpreter that made it. No GIL held on entry.
+ * Bookkeeping, not an invocation: the inventory does not count it. */
 static void drop_in(hydra_interp *owner, PyObject *obj, request_rec *r)
 {
-    hydra_interp *interp = interp_acquire(owner->name, owner->kind == HYDRA_INTERP_OWN, r->server);
-    if (!interp)
-        return; /* cannot happen for a ready interpreter; leak rather than crash */
+    if (interp_enter(owner) != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "cannot enter interpreter '%s' to drop a request object; leaking it",
+                      owner->name);
+        return;
+    }
     Py_DECREF(obj);
-    interp_release(interp);
+    interp_leave(owner);
 }
 
 /* Request-pool cleanup: PythonCleanupHandler first, then the objects.

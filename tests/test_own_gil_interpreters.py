@@ -812,7 +812,8 @@ def test_child_exit_cleanup_runs_in_own_gil_interpreter(start_apache):
     "interp_acquire(name, 0, ...), i.e. asks for a shared GIL, so an own-GIL interpreter's "
     "child-exit cleanup logs a bogus 'PythonInterpGIL shared ... is ignored' warning"))
 def test_child_exit_cleanup_logs_no_mode_warning(start_apache):
-    _, log = run_child_exit_cleanup(start_apache)
+    server, log = run_child_exit_cleanup(start_apache)
+    assert (server.path / "var" / "child-exit-x_own").exists(), "the cleanup did not run:\n" + log
     # Nobody configured a mode for this invocation: nothing to warn about.
     assert warnings_about(log, "x_own") == [], log
 

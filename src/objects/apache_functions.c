@@ -165,7 +165,10 @@ static int interps_may_share_objects(const hydra_interp *a, const hydra_interp *
  * leaked: the process is exiting and nothing else could release them. */
 static void run_child_cleanup(child_cleanup *cc)
 {
-    hydra_interp *interp = interp_acquire(cc->interp_name, 0, cc->server);
+    /* An own-GIL owner can only have registered for itself: ask for the mode
+     * it has, so no conflict warning is logged at child exit. */
+    hydra_interp *interp =
+        interp_acquire(cc->interp_name, cc->owner->kind == HYDRA_INTERP_OWN, cc->server);
     if (interp == NULL)
         return; /* interp_acquire logged why */
     if (!interps_may_share_objects(interp, cc->owner)) {
