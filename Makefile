@@ -4,8 +4,10 @@
 #   make PYTHON=/path/python3 the same against another CPython (3.11-3.13)
 #   make install              module, mod_python package, hydra.load (root)
 #   make demo / demo-stop     a local Apache on 127.0.0.1:8080 serving demo/
-#   make test                 pytest against every supported build
+#   make test                 pytest against every supported build, then reliability
 #   make check                pytest against the $(PYTHON) build only
+#   make reliability          restarts, soak, faults, bad input, fuzzing, ASan
+#                             (tests/reliability, fuzz/; see README "Reliability")
 #   make bench                bench/run.py
 #   make help                 everything else
 #
@@ -103,7 +105,8 @@ endif
 endif
 
 .PHONY: all python-home install uninstall demo demo-stop test check unit-test bench \
-        deps clean syntax format format-check help
+        deps clean syntax format format-check help \
+        reliability reliability-check fuzz fuzz-run asan asan-check
 
 all: $(SO) $(BUILD_DIR)/build-info
 
@@ -195,13 +198,15 @@ demo:
 demo-stop:
 	scripts/demo.sh stop
 
-# One pytest run per build; every build is tried even if an earlier fails.
+# One pytest run per build, then the reliability suite; every part runs
+# even if an earlier one fails.
 test:
 	scripts/install-deps.sh
 	@status=0; \
 	for py in $(TEST_PYTHONS); do \
 	  $(MAKE) --no-print-directory PYTHON=$$py check || status=1; \
 	done; \
+	$(MAKE) --no-print-directory reliability || status=1; \
 	exit $$status
 
 # The C unit tests and pytest against this PYTHON's build. Exit 5 (nothing collected) is reported
@@ -212,6 +217,100 @@ check: all unit-test
 	  $(TOOL_PYTHON) -m pytest -q tests $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "warning: pytest collected no tests for Python $(PYVER)"; rc=0; fi; \
 	  exit $$rc
+
+# --- reliability: restarts, soak, faults, bad input, fuzzing, ASan ----------
+# `make reliability` runs, within CI's budget (about 15 minutes on 2 cores):
+#   reliability-check  tests/reliability once per build of TEST_PYTHONS
+#                      (graceful restarts, soak, faults, bad input, security,
+#                      reference leaks); the soak is RELIABILITY_SOAK_SECONDS
+#                      for the first build and SOAK_SECONDS_OTHERS for the rest
+#   fuzz-run           every libFuzzer target for FUZZ_SECONDS each
+#   asan               the whole integration suite (tests/ and the bounded
+#                      reliability tests) against an ASan+UBSan build
+# Each prints lines starting RELIABILITY / FUZZ / ASAN with its numbers;
+# JSON lines of the reliability numbers go to build/reliability-<X.Y>.jsonl.
+RELIABILITY_SOAK_SECONDS ?= 120
+SOAK_SECONDS_OTHERS      ?= 60
+RELIABILITY_ARGS         ?=
+
+reliability:
+	@status=0; soak=$(RELIABILITY_SOAK_SECONDS); \
+	for py in $(TEST_PYTHONS); do \
+	  $(MAKE) --no-print-directory PYTHON=$$py HYDRA_SOAK_SECONDS=$$soak reliability-check || status=1; \
+	  soak=$(SOAK_SECONDS_OTHERS); \
+	done; \
+	$(MAKE) --no-print-directory fuzz-run || status=1; \
+	$(MAKE) --no-print-directory asan || status=1; \
+	exit $$status
+
+# The reliability suite against this PYTHON's build. HYDRA_RESTARTS,
+# HYDRA_SOAK_SECONDS and HYDRA_LEAK_REQUESTS tune it (tests/reliability/budget.py).
+reliability-check: all
+	@echo "== reliability: HYDRA_SO=$(abspath $(SO)) HYDRA_PYTHON=$(HYDRA_PYTHON)"
+	@rm -f build/reliability-$(PYVER)$(BUILD_SUFFIX).jsonl
+	@HYDRA_RELIABILITY=1 HYDRA_SO=$(abspath $(SO)) HYDRA_PYTHON=$(HYDRA_PYTHON) \
+	  HYDRA_RELIABILITY_LOG=$(abspath build/reliability-$(PYVER)$(BUILD_SUFFIX).jsonl) \
+	  $(TOOL_PYTHON) -m pytest -q tests/reliability $(RELIABILITY_ARGS)
+
+# --- fuzzing: libFuzzer targets over the C code that parses client data ----
+# fuzz/<name>_fuzz.c + fuzz/fuzz_python.c, linked with the sources under test
+# built with clang's sanitizers and libpython (the checks are Python models in
+# fuzz/fuzz_models.py). Built against PYTHON like the module.
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 60
+FUZZ_TARGETS  := parse_qs strings table
+FUZZ_UNDER_TEST := util_qs strings table
+FUZZ_DIR      := $(BUILD_DIR)/fuzz
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   := -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread $(FUZZ_SANITIZE) \
+                 $(call apxs_query,EXTRA_CPPFLAGS) -Isrc -Ifuzz $(APXS_INCLUDES) $(PY_INCLUDES) \
+                 $(PY_DEFINES) -DFUZZ_MODELS_DIR='"$(abspath fuzz)"'
+FUZZ_OBJS     := $(FUZZ_DIR)/obj/fuzz_python.o $(FUZZ_UNDER_TEST:%=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%_fuzz)
+.SECONDARY: $(FUZZ_OBJS)
+
+$(FUZZ_DIR)/obj/%.o: src/objects/%.c $(FLAGS_FILE) | python-home
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/fuzz_python.o: fuzz/fuzz_python.c fuzz/fuzz_python.h $(FLAGS_FILE) | python-home
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/%_fuzz: fuzz/%_fuzz.c fuzz/fuzz_python.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(PY_LDFLAGS) $(APR_LIBS)
+
+fuzz: $(FUZZ_BINS)
+
+fuzz-run: fuzz
+	@echo "== fuzz: $(FUZZ_TARGETS), $(FUZZ_SECONDS) s each, Python $(PYVER)"
+	@fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# --- AddressSanitizer + UBSan build of the module --------------------------
+# build/py<X.Y>-asan/mod_hydra.so, built with gcc's sanitizers; the suite
+# runs with libasan preloaded into apache2 (tests/reliability/asan_plugin.py)
+# and fails on any sanitizer report. ASAN_PYTHON picks the build (one is
+# enough for memory errors in C; 3.11 is Debian's).
+ASAN_PYTHON   ?= /usr/bin/python3
+ASAN_FLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer -g -O1
+# The bounded reliability tests that also run under ASan (the soak and the
+# restarts run without it: their numbers are about time and memory).
+ASAN_RELIABILITY_TESTS := tests/reliability/test_faults.py tests/reliability/test_bad_input.py \
+                          tests/reliability/test_security.py tests/reliability/test_refleak.py
+ASAN_LOG_DIR  ?= /tmp/hydra-asan-logs
+
+asan:
+	@$(MAKE) --no-print-directory PYTHON=$(ASAN_PYTHON) BUILD_SUFFIX=-asan \
+	  CFLAGS_EXTRA='$(ASAN_FLAGS)' LDFLAGS_EXTRA='$(ASAN_FLAGS)' asan-check
+
+asan-check: all
+	@echo "== asan: HYDRA_SO=$(abspath $(SO)) (libasan preloaded into apache2)"
+	@HYDRA_RELIABILITY=1 HYDRA_SO=$(abspath $(SO)) HYDRA_PYTHON=$(HYDRA_PYTHON) \
+	  HYDRA_LEAK_REQUESTS=2000 \
+	  HYDRA_ASAN_PRELOAD=$$($(CC) -print-file-name=libasan.so) HYDRA_ASAN_LOG_DIR=$(ASAN_LOG_DIR) \
+	  PYTHONPATH=$(abspath tests):$(abspath tests/reliability) \
+	  $(TOOL_PYTHON) -m pytest -q -p asan_plugin tests --ignore=tests/reliability \
+	    $(ASAN_RELIABILITY_TESTS) $(PYTEST_ARGS)
 
 bench:
 	scripts/install-deps.sh
@@ -247,6 +346,11 @@ help:
 	@echo '  test           install-deps, then pytest once per build of: $(TEST_PYTHONS)'
 	@echo '  check          unit-test + pytest for the PYTHON build only (PYTEST_ARGS=...)'
 	@echo '  unit-test      builds and runs tests/unit/<name>_test.c against src/<name>.c'
+	@echo '  reliability    reliability-check per build, fuzz-run, asan (make test runs it)'
+	@echo '  reliability-check  tests/reliability (restarts, soak, faults, bad input, security,'
+	@echo '                 reference leaks) for PYTHON; HYDRA_RESTARTS/HYDRA_SOAK_SECONDS/...'
+	@echo '  fuzz, fuzz-run libFuzzer targets in fuzz/ (build; run FUZZ_SECONDS each)'
+	@echo '  asan           the integration suite against an ASan+UBSan build (libasan preloaded)'
 	@echo '  bench          install-deps, build, bench/run.py (BENCH_ARGS=...)'
 	@echo '  deps           scripts/install-deps.sh'
 	@echo '  syntax         -fsyntax-only -Wextra over every C file for PYTHON'
@@ -254,4 +358,5 @@ help:
 	@echo '  clean          removes build/'
 	@echo 'Variables: PYTHON PYTHON_CONFIG APXS CC CFLAGS_EXTRA LDFLAGS_EXTRA BUILD_SUFFIX'
 	@echo '           TEST_PYTHONS PYTEST_ARGS BENCH_ARGS DESTDIR DEMO_PORT'
+	@echo '           RELIABILITY_SOAK_SECONDS SOAK_SECONDS_OTHERS FUZZ_SECONDS ASAN_PYTHON'
 	@echo 'This build: Python $(PYVER) at $(PY_HOME) -> $(SO)'

@@ -26,6 +26,9 @@ PACKAGES=(
     make
     binutils                # nm: the build checks the python_module export
     util-linux              # runuser, flock
+    clang                   # fuzz/: libFuzzer targets (make fuzz-run)
+    libclang-rt-14-dev      # clang's libFuzzer, ASan and UBSan runtimes
+    llvm                    # llvm-symbolizer: readable sanitizer stack traces
 )
 # Debian modules those packages enable on install; our servers never use
 # /etc/apache2, and the system Apache must not load a second python_module.

@@ -306,10 +306,6 @@ def test_own_on_the_main_interpreter_is_ignored_with_a_warning(modes):
 
 
 @own_gil
-@pytest.mark.xfail(strict=True, reason=(
-    "Hydra bug: the warning for `PythonInterpreter main_interpreter` + `PythonInterpGIL own` "
-    "comes from warn_mode_conflict() in src/interp.c at the first request, not at start "
-    "(beyond.md §1); needs a post_config/child_init walk of the configured sections"))
 def test_own_on_the_main_interpreter_warns_at_start(start_apache):
     server = start_apache(loc("/main-own", "main_interpreter", "own"), {"pylib/og.py": OG_PY},
                           mpm="event")
@@ -807,10 +803,6 @@ def test_child_exit_cleanup_runs_in_own_gil_interpreter(start_apache):
 
 
 @own_gil
-@pytest.mark.xfail(strict=True, reason=(
-    "Hydra bug: run_child_cleanup() in src/objects/apache_functions.c calls "
-    "interp_acquire(name, 0, ...), i.e. asks for a shared GIL, so an own-GIL interpreter's "
-    "child-exit cleanup logs a bogus 'PythonInterpGIL shared ... is ignored' warning"))
 def test_child_exit_cleanup_logs_no_mode_warning(start_apache):
     server, log = run_child_exit_cleanup(start_apache)
     assert (server.path / "var" / "child-exit-x_own").exists(), "the cleanup did not run:\n" + log

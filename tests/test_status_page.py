@@ -193,10 +193,6 @@ def test_requests_are_counted_per_interpreter(server):
     assert after["errors"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Hydra bug: when more Python may run after the content phase, request_cleanup() -> "
-    "drop_in() in src/reqctx.c drops the request object through interp_acquire(), which "
-    "counts it as one more invocation in `requests` (src/interp.c)"))
 @pytest.mark.parametrize("path, interp, per_request", [("/with-filter", "st_filter", 1),
                                                        ("/with-log", "st_log", 2)])
 def test_only_invocations_are_counted(server, path, interp, per_request):

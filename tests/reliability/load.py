@@ -29,7 +29,7 @@ Planned = namedtuple("Planned", "method path body headers check")
 CLOSED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
           ConnectionRefusedError, ConnectionAbortedError)
 
-MAX_SAMPLES = 20
+MAX_SAMPLES = 5
 
 
 class Outcomes:
@@ -99,17 +99,19 @@ def exchange(conn, host, planned):
 
 
 class LoadGenerator:
-    """`threads` client threads running `plan` until stop() or `duration`
-    seconds. Use start()/stop() around something else (restarts), or run()."""
+    """`threads` client threads running `plan` until stop(), `duration`
+    seconds, or `requests_per_thread` requests each. Use start()/stop()
+    around something else (restarts), or run()."""
 
     def __init__(self, server, plan, threads=8, timeout=30.0, duration=None,
-                 requests_per_connection=None):
+                 requests_per_connection=None, requests_per_thread=None):
         self.server = server
         self.plan = plan
         self.threads = threads
         self.timeout = timeout
         self.duration = duration
         self.requests_per_connection = requests_per_connection
+        self.requests_per_thread = requests_per_thread
         self._stop = threading.Event()
         self._workers = []
         self._outcomes = []
@@ -141,8 +143,12 @@ class LoadGenerator:
         return total
 
     def run(self):
+        """Runs until `duration` is over or every thread sent
+        `requests_per_thread` requests."""
         self.start()
-        self._stop.wait(self.duration)
+        deadline = None if self.duration is None else time.monotonic() + self.duration
+        for t in self._workers:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return self.stop()
 
     def _should_stop(self):
@@ -155,7 +161,8 @@ class LoadGenerator:
         conn = None
         used = 0
         n = 0
-        while not self._should_stop():
+        while not self._should_stop() and (self.requests_per_thread is None
+                                           or n < self.requests_per_thread):
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", self.server.port,
                                                   timeout=self.timeout)

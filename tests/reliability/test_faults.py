@@ -23,8 +23,9 @@ And interpreters that cannot be made:
   creation fails while var/break-interpreters exists, a sitecustomize
                  refuses `mod_python.apache` in every interpreter created
                  afterwards: clear 500s naming the interpreter, other
-                 interpreters unaffected, and once the cause is gone the
-                 next request creates the interpreter and succeeds
+                 interpreters unaffected, not one new half-made interpreter
+                 per request (a retry back-off), and once the cause is gone
+                 the interpreter is created and succeeds
   PythonPath     an expression that raises -> 500 with the traceback; it is
                  evaluated again on the next request, which succeeds once
                  the expression does
@@ -263,30 +264,74 @@ def test_handler_that_never_returns_blocks_only_its_own_request(server, baseline
     release.write_text("")
 
 
-def test_failed_interpreter_creation_gives_500s_then_is_retried(server, baseline, report):
+def wait_until_ok(server, path, timeout):
+    """Polls `path` until it answers 200 (a broken interpreter is retried
+    after a back-off); returns the decoded answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = server.get(path)
+        if resp.status == 200:
+            return json.loads(resp.body)
+        assert time.monotonic() < deadline, resp
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def failed_creations(server, baseline):
+    """Requests for an interpreter whose creation fails, for
+    FAILING_SECONDS, then the cause is removed and the name is retried."""
     flag = server.path / "var" / "break-interpreters"
+    child = baseline["pid"]
+    mark = server.log_mark()
     flag.write_text("")
     try:
-        mark = server.log_mark()
-        child = baseline["pid"]
         rss_before = procfs.rss_kib(child)
-        failures = 20
-        for _ in range(failures):
-            assert server.get("/fragile").status == 500
-            # Interpreters that already exist are not affected.
-            assert ok(server)["interp"] == "faults"
+        statuses = []
+        bystander_ok = True
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < FAILING_SECONDS:
+            statuses.append(server.get("/fragile").status)
+            bystander_ok = bystander_ok and ok(server)["interp"] == "faults"
+            time.sleep(0.1)
         rss_after = procfs.rss_kib(child)
-        log = server.error_log(mark)
-        assert "interpreter 'fragile'" in log, log
-        assert "hydra-fault: interpreter creation refused" in log, log
     finally:
         flag.unlink()
-    after = ok(server, "/fragile")
-    assert after["interp"] == "fragile" and after["pid"] == child
+    log = server.error_log(mark)
+    recovered = wait_until_ok(server, "/fragile", timeout=30)
+    return {"statuses": statuses, "bystander_ok": bystander_ok, "log": log,
+            "attempts": log.count("hydra-fault: interpreter creation refused"),
+            "rss_growth": rss_after - rss_before, "recovered": recovered, "child": child}
+
+
+FAILING_SECONDS = 6.0
+
+
+def test_failed_interpreter_creation_gives_clear_500s_then_is_retried(server, failed_creations,
+                                                                      report):
+    f = failed_creations
+    report("failed-interpreter-creation-%s" % server.mpm, requests=len(f["statuses"]),
+           creation_attempts=f["attempts"], child_rss_growth_kib=f["rss_growth"])
+    assert set(f["statuses"]) == {500}, f["statuses"]
+    assert "interpreter 'fragile'" in f["log"], f["log"][-3000:]
+    assert f["attempts"] >= 1
+    # Interpreters that already exist are not affected.
+    assert f["bystander_ok"]
+    # Once the cause is gone the name is created again, in the same child.
+    assert f["recovered"]["interp"] == "fragile" and f["recovered"]["pid"] == f["child"]
     assert not server.crash_lines()
-    report("failed-interpreter-creation-%s" % server.mpm, failed_creations=failures,
-           child_rss_growth_kib=rss_after - rss_before,
-           kib_per_failed_creation=round((rss_after - rss_before) / failures, 1))
+
+
+@pytest.mark.xfail(reason="Hydra bug: src/interp.c re-creates a failed interpreter on every "
+                          "request and never ends the half-made one (about 1.8 MiB each); "
+                          "needs a retry back-off and Py_EndInterpreter of failed "
+                          "single-thread interpreters (patch in the reliability report)",
+                   strict=False)
+def test_failed_interpreter_creation_is_not_retried_on_every_request(failed_creations):
+    f = failed_creations
+    # A back-off of a few seconds between attempts: at most one attempt per
+    # few seconds, not one per request (about 50 requests were sent).
+    assert f["attempts"] <= 3, (f["attempts"], len(f["statuses"]))
+    assert f["rss_growth"] < 8 * 1024, f["rss_growth"]
 
 
 def test_pythonpath_that_raises_gives_500_and_is_evaluated_again(server, baseline):
