@@ -350,17 +350,20 @@ static void warn_mode_conflict(hydra_interp *interp, int own_gil, server_rec *s)
     int wanted = own_gil ? 1 : 0;
     int has = interp->kind == HYDRA_INTERP_OWN ? 1 : 0;
 
-    if (wanted == has || interp->mode_warned[wanted])
+    /* One warning per (name, mode) per child, even when many threads see
+     * the conflict at once. */
+    if (wanted == has || !__sync_bool_compare_and_swap(&interp->mode_warned[wanted], 0, 1))
         return;
-    interp->mode_warned[wanted] = 1; /* a benign race: at worst two warnings */
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                 "interpreter '%s' was created with %s; PythonInterpGIL %s for it is ignored "
-                 "until the child restarts",
-                 interp->name,
-                 interp->kind == HYDRA_INTERP_MAIN  ? "the process GIL (main interpreter)"
-                 : interp->kind == HYDRA_INTERP_OWN ? "its own GIL"
-                                                    : "the shared GIL",
-                 own_gil ? "own" : "shared");
+    if (interp->kind == HYDRA_INTERP_MAIN)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "PythonInterpGIL own is ignored for main_interpreter: the main "
+                     "interpreter always uses the process GIL");
+    else
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "interpreter '%s' was created with %s; PythonInterpGIL %s for it is "
+                     "ignored until the child restarts",
+                     interp->name, has ? "its own GIL" : "the shared GIL",
+                     own_gil ? "own" : "shared");
 }
 
 /* Returns a READY record for `name`, creating or initialising it if need
