@@ -344,7 +344,7 @@ def test_random_mutations_of_valid_requests(server, report):
         statuses[status] = statuses.get(status, 0) + 1
     log = server.error_log(mark)
     report("bad-input-mutations-%s" % server.mpm, requests=count,
-           statuses=dict(sorted(statuses.items(), key=str)),
+           statuses={str(k): v for k, v in sorted(statuses.items(), key=str)},
            tracebacks=log.count("Traceback"))
     assert not server.crash_lines()
     # A 500 would be Hydra failing on input its handlers coped with.
