@@ -146,6 +146,11 @@ def describe(args, targets):
     }
 
 
+def _shown_path(path):
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
 def _interrupted(signum, frame):
     """SIGTERM unwinds like Ctrl-C, so main's finally stops the servers this run started."""
     raise KeyboardInterrupt
@@ -165,7 +170,7 @@ def main(argv=None):
         meta["elapsed_seconds"] = round(session.elapsed(), 1)
         report.write_json(args.json, results, meta, session.notes)
         print(text)
-        print(f"(results: {os.path.relpath(args.json)}, {meta['elapsed_seconds']:.0f} s)")
+        print(f"(results: {_shown_path(args.json)}, {meta['elapsed_seconds']:.0f} s)")
     except KeyboardInterrupt:
         print("interrupted: stopping the servers this run started", file=sys.stderr)
         return 130

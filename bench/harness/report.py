@@ -86,14 +86,23 @@ def interp_cost_tables(result):
     return "\n".join(out)
 
 
-def neighbour_load(results):
-    """Cores kept busy by other processes during the measured runs, over all runs."""
-    values = []
-    for row in results.get("a", {}).get("rows", []):
-        values.append(row.get("others_cores"))
+def neighbour_loads(results):
+    """Cores kept busy by other processes during each measured run."""
+    values = [row.get("others_cores") for row in results.get("a", {}).get("rows", [])]
     for row in results.get("b", {}).get("event_rows", []) + results.get("b", {}).get("prefork_rows", []):
         values += [row[step]["others_cores"] for step in ("alone", "both") if step in row]
-    return summary(values)
+    return [v for v in values if v is not None]
+
+
+def neighbour_line(results, busy=0.25):
+    loads = neighbour_loads(results)
+    if not loads:
+        return ""
+    line = f"Other processes kept {fmt(summary(loads), 2)} cores busy during the measured runs"
+    disturbed = sum(1 for v in loads if v > busy)
+    if disturbed:
+        line += f"; {disturbed} of {len(loads)} runs had more than {busy} cores of neighbours, so expect more than 5 % noise"
+    return line + ".\n"
 
 
 def markdown(results, meta, notes):
@@ -110,13 +119,9 @@ def markdown(results, meta, notes):
         parts.append(parallel_tables(results["b"]))
     if "c" in results:
         parts.append(interp_cost_tables(results["c"]))
-    load = neighbour_load(results)
-    if load:
-        warning = " — busy neighbours: expect more than 5 % noise" if load["max"] > 0.25 else ""
-        parts.append(
-            f"Other processes kept {fmt(load, 2)} cores busy during the measured runs "
-            f"(median, min–max){warning}.\n"
-        )
+    neighbours = neighbour_line(results)
+    if neighbours:
+        parts.append(neighbours)
     if notes:
         parts.append("Notes:\n")
         parts += [f"- {n.splitlines()[0]}" for n in notes]
