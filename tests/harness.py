@@ -18,6 +18,7 @@ cannot read, so everything they load is copied into a world-readable root
 under /tmp, and the mod_python package is found through PYTHONPATH.
 """
 
+import atexit
 import http.client
 import os
 import re
@@ -98,6 +99,26 @@ def check_python_readable_by_children():
     _stdlib_checked = True
 
 
+_compiled_package_dir = None
+
+
+def _compiled_package():
+    """A copy of the mod_python package byte-compiled once per test run by
+    the Python under test: the children (www-data) cannot write __pycache__
+    into the ServerRoot, and every new interpreter would otherwise compile
+    the package again."""
+    global _compiled_package_dir
+    if _compiled_package_dir is None:
+        top = tempfile.mkdtemp(prefix="hydra-pkg-")
+        atexit.register(shutil.rmtree, top, True)
+        dest = os.path.join(top, "mod_python")
+        shutil.copytree(MP_PACKAGE, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        subprocess.run([HYDRA_PYTHON, "-m", "compileall", "-q", dest], check=False,
+                       capture_output=True)
+        _compiled_package_dir = dest
+    return _compiled_package_dir
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -170,8 +191,7 @@ class ServerRoot:
         self.var.mkdir()
         os.chmod(self.var, 0o777)
         if os.path.isdir(MP_PACKAGE):
-            shutil.copytree(MP_PACKAGE, self.pylib / "mod_python",
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(_compiled_package(), self.pylib / "mod_python")
         self.port = free_port()
         # more ports for tests that need several listeners: {port2}, {port3}...
         self.extra_ports = []

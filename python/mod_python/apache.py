@@ -17,16 +17,17 @@ documentation; C does not call it.
 This module is imported only inside httpd: it needs the built-in ``_apache``.
 """
 
-import html
+import _thread
 import importlib
-import importlib.machinery
-import importlib.util
 import io
 import os
 import sys
-import threading
 import time
-import traceback
+
+# html, traceback and importlib.util are imported where they are used:
+# every new interpreter imports this module, and those imports (with re,
+# enum, functools behind them) cost milliseconds and memory per
+# interpreter for code that only runs when something fails.
 
 import _apache
 
@@ -320,7 +321,7 @@ def init(name, server):
 # First imports need no lock of ours: importlib's own module locks make a
 # second thread wait until the first has finished executing the module.
 _module_locks = {}
-_module_locks_guard = threading.Lock()
+_module_locks_guard = _thread.allocate_lock()
 # Names being reloaded right now: a caller must not get such a module
 # before the reload has finished, even when its own check is not due.
 _reloading = set()
@@ -330,7 +331,7 @@ def _module_lock(name):
     with _module_locks_guard:
         lock = _module_locks.get(name)
         if lock is None:
-            lock = _module_locks[name] = threading.RLock()
+            lock = _module_locks[name] = _thread.RLock()
         return lock
 
 
@@ -365,6 +366,8 @@ def _is_initializing(module):
 def _load_from_path(module_name, path):
     """Loads `module_name` afresh from the directories `path` only and puts
     it in sys.modules (replacing what was there)."""
+    import importlib.machinery
+    import importlib.util
     spec = importlib.machinery.PathFinder.find_spec(module_name, list(path))
     if spec is None or spec.loader is None:
         raise ImportError("No module named '%s' in %r" % (module_name, path),
@@ -496,7 +499,7 @@ def resolve_object(module, obj_str, arg=None, silent=0):
 # ---------------------------------------------------------------------------
 # sys.path handling (directives.md §5.11, §6.2)
 
-_path_lock = threading.RLock()
+_path_lock = _thread.RLock()
 # Every PythonPath string already applied in this interpreter. The C side
 # keeps its own copy as a fast path; this one makes _apply_pythonpath safe
 # to call from both sides.
@@ -634,6 +637,7 @@ class CallBack:
                     phase="N/A", hname="N/A", debug=0):
         """Logs a handler error and, with PythonDebug, shows it to the client.
         Returns DONE if a page was sent, else HTTP_INTERNAL_SERVER_ERROR."""
+        import traceback
         try:
             try:
                 chunks = traceback.format_exception(etype, evalue, etb)
@@ -670,6 +674,7 @@ class CallBack:
 
     @staticmethod
     def _send_error_page(chunks, req, filter, phase, hname):
+        import html
         req.status = HTTP_INTERNAL_SERVER_ERROR
         req.content_type = "text/html"
         page = ['\n<pre>\nMod_python error: "%s %s"\n\n' % (phase, hname)]
@@ -849,6 +854,7 @@ class CallBack:
                 getattr(module, function_name)()
             return OK
         except BaseException:
+            import traceback
             traceback.print_exc()
             sys.stderr.flush()
             log_error("directive_PythonImport: error importing %s" % module_spec,

@@ -8,7 +8,6 @@ are installed, so they follow the machine rather than a hard-coded guess.
 """
 
 import os
-import re
 import sys
 
 version = "3.5.0"
@@ -25,6 +24,8 @@ def _header_version(path, names, fallback):
             text = header.read()
     except OSError:
         return fallback
+    import re  # here, not at the top: every interpreter imports this module
+
     parts = []
     for name in names:
         found = re.search(r"#define\s+%s\s+(\d+)" % name, text)
@@ -34,16 +35,25 @@ def _header_version(path, names, fallback):
     return ".".join(parts)
 
 
-HTTPD_VERSION = _header_version(
-    "/usr/include/apache2/ap_release.h",
-    ("AP_SERVER_MAJORVERSION_NUMBER", "AP_SERVER_MINORVERSION_NUMBER",
-     "AP_SERVER_PATCHLEVEL_NUMBER"),
-    "2.4")
+_HEADER_VERSIONS = {
+    "HTTPD_VERSION": ("/usr/include/apache2/ap_release.h",
+                      ("AP_SERVER_MAJORVERSION_NUMBER", "AP_SERVER_MINORVERSION_NUMBER",
+                       "AP_SERVER_PATCHLEVEL_NUMBER"),
+                      "2.4"),
+    "APR_VERSION": ("/usr/include/apr-1.0/apr_version.h",
+                    ("APR_MAJOR_VERSION", "APR_MINOR_VERSION", "APR_PATCH_VERSION"),
+                    "1.7"),
+}
 
-APR_VERSION = _header_version(
-    "/usr/include/apr-1.0/apr_version.h",
-    ("APR_MAJOR_VERSION", "APR_MINOR_VERSION", "APR_PATCH_VERSION"),
-    "1.7")
+
+def __getattr__(name):
+    # HTTPD_VERSION and APR_VERSION are read from the headers on first use
+    # (PEP 562), not each time an interpreter imports this module.
+    if name in _HEADER_VERSIONS:
+        value = _header_version(*_HEADER_VERSIONS[name])
+        globals()[name] = value
+        return value
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 # This file lives in <tree>/python/mod_python/ when run from a source tree;
 # the build puts the module for Python X.Y in <tree>/build/pyX.Y/.

@@ -264,6 +264,11 @@ def test_handler_that_never_returns_blocks_only_its_own_request(server, baseline
     release.write_text("")
 
 
+# How long /fragile is requested while its interpreter cannot be made
+# (about 50 requests): longer than a creation back-off of a few seconds.
+FAILING_SECONDS = 6.0
+
+
 def wait_until_ok(server, path, timeout):
     """Polls `path` until it answers 200 (a broken interpreter is retried
     after a back-off); returns the decoded answer."""
@@ -302,8 +307,6 @@ def failed_creations(server, baseline):
             "attempts": log.count("hydra-fault: interpreter creation refused"),
             "rss_growth": rss_after - rss_before, "recovered": recovered, "child": child}
 
-
-FAILING_SECONDS = 6.0
 
 
 def test_failed_interpreter_creation_gives_clear_500s_then_is_retried(server, failed_creations,

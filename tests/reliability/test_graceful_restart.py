@@ -16,7 +16,15 @@ Proved, per MPM:
     at import and defines its handler last, so a fresh child that served a
     half-imported module would answer 500;
   * the parent's RSS does not grow from restart to restart (the parent never
-    runs Python; mod_python 3.5's grew from 13 to 38 MiB over 20 restarts).
+    runs Python).
+
+The same test tells the two modules apart. Against Debian's mod_python 3.5
+(HYDRA_SO=/usr/lib/apache2/modules/mod_python.so
+HYDRA_MP_PACKAGE=/usr/lib/python3/dist-packages/mod_python
+HYDRA_RESTARTS=20) it fails: under the event MPM 937 of 36,279 requests got
+a 500 (KeyError 'handler': fresh children served the half-imported module)
+and the parent grew from 13.2 to 38.9 MiB under both MPMs. Hydra: no wrong
+answer in about 100,000 requests per MPM, parent flat at about 6.7 MiB.
 """
 
 import subprocess
@@ -192,7 +200,9 @@ def test_restarts_complete_and_are_reported(restarted, report):
            seconds=round(restarted["elapsed"], 1),
            parent_rss_first_kib=rss[0] if rss else None,
            parent_rss_last_kib=rss[-1] if rss else None,
-           parent_rss_max_kib=max(rss) if rss else None)
+           parent_rss_max_kib=max(rss) if rss else None,
+           parent_growth_per_restart_kib=round((rss[-1] - rss[0]) / max(1, len(rss) - 1), 1)
+           if rss else None)
     assert restarted["restarts"] == RESTARTS
     # Every restart brought at least one child that had not answered before.
     assert restarted["children"] > RESTARTS
