@@ -37,6 +37,10 @@ static hydra_interp *main_interp;
 static server_rec *log_server;
 static int system_ready;
 static int max_interpreters;
+/* Set when the child pool starts being destroyed. Under prefork that can
+ * happen from a signal handler on the thread that is inside a handler and
+ * may hold a GIL: entering Python again there would wait for itself. */
+static volatile int process_exiting;
 static int live_names; /* names in the registry, main included */
 
 /* Per OS thread: its thread state for each interpreter (by index), and the
@@ -67,6 +71,13 @@ static hydra_interp *memo_find(const char *name)
 static void memo_add(hydra_interp *interp)
 {
     tl_memo[tl_memo_next++ % LOOKUP_MEMO] = interp;
+}
+
+/* No new entry into Python from a thread interrupted inside Python by the
+ * process exit (see process_exiting). */
+static int entry_forbidden(void)
+{
+    return process_exiting && tl_depth > 0;
 }
 
 int interp_acquire_refused(void)
@@ -430,6 +441,8 @@ hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s)
     int is_main;
 
     tl_refused = 0;
+    if (entry_forbidden())
+        return NULL; /* the process is exiting; nothing to report to */
     if (!system_ready) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "python_handler: Python is not initialised in this process.");
         return NULL;
@@ -488,7 +501,7 @@ int interp_enter(hydra_interp *interp)
 {
     PyThreadState *ts;
 
-    if (tl_depth >= MAX_NESTING || !(ts = thread_tstate(interp)))
+    if (entry_forbidden() || tl_depth >= MAX_NESTING || !(ts = thread_tstate(interp)))
         return -1;
     PyEval_RestoreThread(ts);
     interp_gilstate_bind(ts);
@@ -558,6 +571,13 @@ fail:
     return APR_EGENERAL;
 }
 
+static apr_status_t mark_process_exiting(void *unused)
+{
+    (void)unused;
+    process_exiting = 1;
+    return APR_SUCCESS;
+}
+
 apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server,
                                 const interp_settings *settings)
 {
@@ -566,6 +586,7 @@ apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server,
 
     log_server = main_server;
     max_interpreters = settings->max_interpreters;
+    apr_pool_pre_cleanup_register(pchild, NULL, mark_process_exiting);
     registry_pool = pchild;
     registry = apr_hash_make(pchild);
     if ((rv = apr_thread_mutex_create(&registry_lock, APR_THREAD_MUTEX_DEFAULT, pchild))
