@@ -326,10 +326,13 @@ static int report_error(hydra_interp *interp, request_rec *r, PyObject *req, con
     int status = HTTP_INTERNAL_SERVER_ERROR;
 
     apr_atomic_inc32(&interp->errors);
-    /* One line that says where, before the spec's traceback lines. */
+    PyErr_Fetch(&type, &value, &tb);
+    /* One line that says where, before the spec's traceback lines; logging
+     * may block (piped logs), so without the GIL. */
+    HYDRA_BLOCKING_BEGIN
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s %s: handler failed in interpreter '%s'",
                   phase, handler, interp->name);
-    PyErr_Fetch(&type, &value, &tb);
+    HYDRA_BLOCKING_END
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb && value)
         PyException_SetTraceback(value, tb);
