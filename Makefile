@@ -219,25 +219,23 @@ check: all unit-test
 	  exit $$rc
 
 # --- reliability: restarts, soak, faults, bad input, fuzzing, ASan ----------
-# `make reliability` runs, within CI's budget (about 15 minutes on 2 cores):
+# `make reliability` runs, within CI's budget (about 12 minutes on 2 cores):
 #   reliability-check  tests/reliability once per build of TEST_PYTHONS
 #                      (graceful restarts, soak, faults, bad input, security,
-#                      reference leaks); the soak is RELIABILITY_SOAK_SECONDS
-#                      for the first build and SOAK_SECONDS_OTHERS for the rest
+#                      reference leaks); the soak lasts RELIABILITY_SOAK_SECONDS
 #   fuzz-run           every libFuzzer target for FUZZ_SECONDS each
 #   asan               the whole integration suite (tests/ and the bounded
 #                      reliability tests) against an ASan+UBSan build
 # Each prints lines starting RELIABILITY / FUZZ / ASAN with its numbers;
 # JSON lines of the reliability numbers go to build/reliability-<X.Y>.jsonl.
 RELIABILITY_SOAK_SECONDS ?= 120
-SOAK_SECONDS_OTHERS      ?= 60
 RELIABILITY_ARGS         ?=
 
 reliability:
-	@status=0; soak=$(RELIABILITY_SOAK_SECONDS); \
+	@status=0; \
 	for py in $(TEST_PYTHONS); do \
-	  $(MAKE) --no-print-directory PYTHON=$$py HYDRA_SOAK_SECONDS=$$soak reliability-check || status=1; \
-	  soak=$(SOAK_SECONDS_OTHERS); \
+	  $(MAKE) --no-print-directory PYTHON=$$py HYDRA_SOAK_SECONDS=$(RELIABILITY_SOAK_SECONDS) \
+	    reliability-check || status=1; \
 	done; \
 	$(MAKE) --no-print-directory fuzz-run || status=1; \
 	$(MAKE) --no-print-directory asan || status=1; \
@@ -358,5 +356,5 @@ help:
 	@echo '  clean          removes build/'
 	@echo 'Variables: PYTHON PYTHON_CONFIG APXS CC CFLAGS_EXTRA LDFLAGS_EXTRA BUILD_SUFFIX'
 	@echo '           TEST_PYTHONS PYTEST_ARGS BENCH_ARGS DESTDIR DEMO_PORT'
-	@echo '           RELIABILITY_SOAK_SECONDS SOAK_SECONDS_OTHERS FUZZ_SECONDS ASAN_PYTHON'
+	@echo '           RELIABILITY_SOAK_SECONDS RELIABILITY_ARGS FUZZ_SECONDS ASAN_PYTHON'
 	@echo 'This build: Python $(PYVER) at $(PY_HOME) -> $(SO)'

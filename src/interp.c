@@ -23,6 +23,11 @@
 #include "apr_atomic.h"
 
 #define MAX_NESTING 64
+/* After a failed creation, invocations that need the same name fail at
+ * once for this long instead of each making (and leaking) another
+ * interpreter: a broken PythonPath or package under load would otherwise
+ * cost a sub-interpreter per request. */
+#define CREATE_RETRY_USEC (5 * APR_USEC_PER_SEC)
 
 typedef enum { REC_NEW = 0, REC_CREATING, REC_READY } rec_state;
 
@@ -42,6 +47,7 @@ static int max_interpreters;
  * may hold a GIL: entering Python again there would wait for itself. */
 static volatile int process_exiting;
 static int live_names; /* names in the registry, main included */
+static apr_hash_t *failed_at; /* name -> apr_time_t* of its last failed creation */
 
 /* Per OS thread: its thread state for each interpreter (by index), and the
  * stack of interpreters it has acquired (re-entrancy). */
@@ -247,6 +253,24 @@ static void forget_init(hydra_interp *interp)
     interp->state = NULL;
 }
 
+/* Ends a sub-interpreter whose initialisation failed, when that is safe:
+ * `new_ts` is current and is its only thread state (an import that started
+ * threads makes Py_EndInterpreter wait for them or abort, which is how
+ * upstream hung; such an interpreter is left alone). Shared-GIL only: the
+ * caller still holds the shared GIL afterwards and swaps to `main_ts`.
+ * Returns 1 if ended. */
+static int end_failed_interpreter(PyThreadState *new_ts, PyThreadState *main_ts)
+{
+    PyInterpreterState *istate = PyThreadState_GetInterpreter(new_ts);
+
+    if (PyInterpreterState_ThreadHead(istate) != new_ts || PyThreadState_Next(new_ts) != NULL)
+        return 0;
+    Py_EndInterpreter(new_ts);
+    PyThreadState_Swap(main_ts);
+    interp_gilstate_bind(main_ts);
+    return 1;
+}
+
 /* Creates the sub-interpreter of `interp` and initialises it. Called with
  * no GIL held; returns with no GIL held. The creating thread keeps the new
  * interpreter's first thread state as its own. */
@@ -294,11 +318,13 @@ static int create_subinterpreter(hydra_interp *interp, int own_gil, server_rec *
     interp_gilstate_bind(new_ts);
 
     rc = init_in_interpreter(interp, s);
-    if (rc != 0)
+    if (rc != 0) {
         forget_init(interp);
-    /* Even a failed interpreter is not ended: Py_EndInterpreter with threads
-     * the failed import may have started is how upstream hung. It is dropped
-     * from the registry, and the next invocation makes a new one. */
+        /* A failed interpreter is dropped from the registry; it is ended
+         * when nothing else runs in it, else left (and leaked) as is. */
+        if (!own_gil && end_failed_interpreter(new_ts, main_ts))
+            interp->istate = NULL;
+    }
     PyEval_SaveThread();
     if (rc == 0 && tstate_slot_reserve(interp) == 0)
         tl_tstates[interp->index] = new_ts;
@@ -377,6 +403,42 @@ static void warn_mode_conflict(hydra_interp *interp, int own_gil, server_rec *s)
                      own_gil ? "own" : "shared");
 }
 
+/* 1 (and logged) when `name` failed to initialise less than
+ * CREATE_RETRY_USEC ago. Registry lock held. */
+static int creation_backing_off(const char *name, server_rec *s)
+{
+    apr_time_t *when = apr_hash_get(failed_at, name, APR_HASH_KEY_STRING);
+    apr_time_t now = apr_time_now();
+
+    if (!when || now - *when >= CREATE_RETRY_USEC)
+        return 0;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                 "not creating interpreter '%s': its creation failed %.1f s ago; next "
+                 "attempt in %.1f s",
+                 name, (double)(now - *when) / APR_USEC_PER_SEC,
+                 (double)(*when + CREATE_RETRY_USEC - now) / APR_USEC_PER_SEC);
+    return 1;
+}
+
+/* Remembers (failed) or forgets (!failed) a failed creation of `name`.
+ * Registry lock held. The table holds at most one entry per name that
+ * ever failed. */
+static void note_creation_result(const char *name, int failed)
+{
+    apr_time_t *when = apr_hash_get(failed_at, name, APR_HASH_KEY_STRING);
+
+    if (!failed) {
+        if (when)
+            apr_hash_set(failed_at, name, APR_HASH_KEY_STRING, NULL);
+        return;
+    }
+    if (!when) {
+        when = apr_palloc(registry_pool, sizeof(*when));
+        apr_hash_set(failed_at, apr_pstrdup(registry_pool, name), APR_HASH_KEY_STRING, when);
+    }
+    *when = apr_time_now();
+}
+
 /* Returns a READY record for `name`, creating or initialising it if need
  * be. Called with no GIL held. */
 static hydra_interp *registry_get(const char *name, int own_gil, server_rec *s)
@@ -388,6 +450,10 @@ static hydra_interp *registry_get(const char *name, int own_gil, server_rec *s)
     for (;;) {
         interp = apr_hash_get(registry, name, APR_HASH_KEY_STRING);
         if (!interp) {
+            if (creation_backing_off(name, s)) {
+                apr_thread_mutex_unlock(registry_lock);
+                return NULL;
+            }
             interp = registry_add(name);
             if (!interp) {
                 apr_thread_mutex_unlock(registry_lock);
@@ -416,6 +482,8 @@ static hydra_interp *registry_get(const char *name, int own_gil, server_rec *s)
     }
 
     apr_thread_mutex_lock(registry_lock);
+    if (interp != main_interp)
+        note_creation_result(name, rc != 0);
     if (rc == 0) {
         interp->ready = 1;
         rec_states[interp->index] = REC_READY;
@@ -589,6 +657,7 @@ apr_status_t interp_system_init(apr_pool_t *pchild, server_rec *main_server,
     apr_pool_pre_cleanup_register(pchild, NULL, mark_process_exiting);
     registry_pool = pchild;
     registry = apr_hash_make(pchild);
+    failed_at = apr_hash_make(pchild);
     if ((rv = apr_thread_mutex_create(&registry_lock, APR_THREAD_MUTEX_DEFAULT, pchild))
             != APR_SUCCESS
         || (rv = apr_thread_cond_create(&registry_cond, pchild)) != APR_SUCCESS) {

@@ -324,11 +324,6 @@ def test_failed_interpreter_creation_gives_clear_500s_then_is_retried(server, fa
     assert not server.crash_lines()
 
 
-@pytest.mark.xfail(reason="Hydra bug: src/interp.c re-creates a failed interpreter on every "
-                          "request and never ends the half-made one (about 1.8 MiB each); "
-                          "needs a retry back-off and Py_EndInterpreter of failed "
-                          "single-thread interpreters (patch in the reliability report)",
-                   strict=False)
 def test_failed_interpreter_creation_is_not_retried_on_every_request(failed_creations):
     f = failed_creations
     # A back-off of a few seconds between attempts: at most one attempt per
