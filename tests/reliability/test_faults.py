@@ -329,7 +329,10 @@ def test_failed_interpreter_creation_is_not_retried_on_every_request(failed_crea
     # A back-off of a few seconds between attempts: at most one attempt per
     # few seconds, not one per request (about 50 requests were sent).
     assert f["attempts"] <= 3, (f["attempts"], len(f["statuses"]))
-    assert f["rss_growth"] < 8 * 1024, f["rss_growth"]
+    # Under AddressSanitizer freed memory sits in its quarantine, so RSS says
+    # nothing about leaks there; the attempt count above still does.
+    if not os.environ.get("HYDRA_ASAN_PRELOAD"):
+        assert f["rss_growth"] < 8 * 1024, f["rss_growth"]
 
 
 def test_pythonpath_that_raises_gives_500_and_is_evaluated_again(server, baseline):
