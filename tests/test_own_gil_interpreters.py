@@ -761,8 +761,12 @@ def test_autoreload_in_own_gil_interpreter(core):
 def test_request_cleanup_runs_in_own_gil_interpreter(core):
     target = core.path / "var" / "cleanup-k_own"
     assert core.get("/cleanup-own").body == "registered"
+    # The cleanup runs after the response; wait for the file's whole text
+    # (it exists, empty, between open() and write()).
     deadline = time.monotonic() + 10
-    while not target.exists() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        if target.exists() and target.read_text() == "cleaned k_own":
+            break
         time.sleep(0.05)
     assert target.read_text() == "cleaned k_own"
     no_crashes(core)
