@@ -15,6 +15,7 @@
 #include "import.h"
 #include "interp.h"
 #include "objects/apache_module.h"
+#include "optional_fns.h"
 #include "ssi.h"
 #include "status.h"
 
@@ -28,6 +29,7 @@ static int hydra_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     ap_add_version_component(pconf, "mod_python/" HYDRA_MP_VERSION);
     ap_add_version_component(pconf, "Python/" PY_VERSION);
     hydra_config_strip_removed_options(s);
+    optional_fns_register();
     /* Startup reads the configuration twice; warn on the second pass only. */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
         hydra_config_warn_own_main(s, ptemp);
