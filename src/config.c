@@ -367,18 +367,12 @@ static void add_handlers(cmd_parms *cmd, hydra_config *conf, int phase, const ch
 }
 
 /* Splits "h1 h2 | .a .b" into handlers and extensions. */
-static const char *split_exts(apr_pool_t *p, const char *arg, const char **handlers,
-                              const char **exts)
+static void split_exts(apr_pool_t *p, const char *arg, const char **handlers, const char **exts)
 {
     const char *bar = strchr(arg, '|');
-    *exts = NULL;
-    if (!bar) {
-        *handlers = arg;
-        return NULL;
-    }
-    *handlers = apr_pstrmemdup(p, arg, bar - arg);
-    *exts = bar + 1;
-    return NULL;
+
+    *handlers = bar ? apr_pstrmemdup(p, arg, bar - arg) : arg;
+    *exts = bar ? bar + 1 : NULL;
 }
 
 static const char *directive_handler(cmd_parms *cmd, void *mconfig, const char *arg)

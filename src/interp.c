@@ -522,29 +522,21 @@ hydra_interp *interp_acquire(const char *name, int own_gil, server_rec *s)
     }
     is_main = !name || strcmp(name, HYDRA_MAIN_INTERPRETER) == 0;
 
-    /* The main interpreter needs no registry lookup once it is ready. */
-    interp = main_interp;
-    if (!is_main && (interp = memo_find(name)) == NULL) {
-        interp = registry_get(name, own_gil, s);
-        if (interp)
-            memo_add(interp);
-        if (!interp && tl_refused) {
+    /* The main interpreter needs no registry lookup once it is ready, and
+     * a thread remembers the few names it served last. */
+    if (is_main)
+        interp = main_interp->ready ? main_interp : registry_get(HYDRA_MAIN_INTERPRETER, own_gil, s);
+    else if ((interp = memo_find(name)) == NULL && (interp = registry_get(name, own_gil, s)) != NULL)
+        memo_add(interp);
+    if (!interp) {
+        if (tl_refused)
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                          "python_handler: not creating interpreter '%s': this process already "
                          "has PythonMaxInterpreters (%d) interpreters",
                          name, max_interpreters);
-            return NULL;
-        }
-        if (!interp) {
+        else
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "python_handler: Can't get/create interpreter.");
-            return NULL;
-        }
-    } else if (is_main && !main_interp->ready) {
-        interp = registry_get(HYDRA_MAIN_INTERPRETER, own_gil, s);
-        if (!interp) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "python_handler: Can't get/create interpreter.");
-            return NULL;
-        }
+        return NULL;
     }
     if ((own_gil != 0) != (interp->kind == HYDRA_INTERP_OWN))
         warn_mode_conflict(interp, own_gil, s);

@@ -410,28 +410,29 @@ error:
     return NULL;
 }
 
-PyObject *request_read(RequestObject *self, PyObject *args, PyObject *kw)
+/* read(len=-1) and readline(len=-1): the same argument rules. */
+static PyObject *read_with_limit(RequestObject *self, PyObject *args, PyObject *kw,
+                                 const char *format,
+                                 PyObject *(*reader)(RequestObject *, Py_ssize_t))
 {
     static char *kwlist[] = {"len", NULL};
     Py_ssize_t len = -1;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|n:read", kwlist, &len))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &len))
         return NULL;
     if (len == 0)
         return PyBytes_FromStringAndSize(NULL, 0);
-    return body_read(self, len);
+    return reader(self, len);
+}
+
+PyObject *request_read(RequestObject *self, PyObject *args, PyObject *kw)
+{
+    return read_with_limit(self, args, kw, "|n:read", body_read);
 }
 
 PyObject *request_readline(RequestObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"len", NULL};
-    Py_ssize_t len = -1;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|n:readline", kwlist, &len))
-        return NULL;
-    if (len == 0)
-        return PyBytes_FromStringAndSize(NULL, 0);
-    return body_readline(self, len);
+    return read_with_limit(self, args, kw, "|n:readline", body_readline);
 }
 
 PyObject *request_readlines(RequestObject *self, PyObject *args, PyObject *kw)
