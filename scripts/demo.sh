@@ -116,9 +116,11 @@ Try:
   curl $base/teams/red/
   curl $base/teams/blue/
   curl $base/reports/
+  curl $base/asgi/
 EOF
     if [ "${#DEFINES[@]}" -gt 0 ]; then
         echo "  curl $base/fast/"
+        echo "  curl $base/pool/          (PythonInterpPool 2; see demo/README.md)"
     fi
     cat <<EOF
   curl '$base/status?json'

@@ -19,6 +19,8 @@ PACKAGES=(
     python3-pytest          # the test runner (`make test`)
     curl                    # demo instructions, tests' smoke checks
     wrk                     # load generator for bench/
+    python3-flask           # bench scenario (e2) and the pooled Flask test
+    python3-venv            # tests/test_virtualenv.py makes venvs with -m venv
     libapache2-mod-python   # benchmark peer: mod_python 3.5
     libapache2-mod-wsgi-py3 # benchmark peer: mod_wsgi
     patchelf                # relocates a copied CPython (scripts/python-home.sh)
@@ -29,6 +31,22 @@ PACKAGES=(
     clang                   # fuzz/: libFuzzer targets (make fuzz-run)
     libclang-rt-14-dev      # clang's libFuzzer, ASan and UBSan runtimes
     llvm                    # llvm-symbolizer: readable sanitizer stack traces
+    clang-format            # make lint: the committed .clang-format
+    cppcheck                # make lint: static checks of src/
+    redis-server            # session stores: private servers started by the tests
+    memcached
+    python3-redis           # mod_python.Session's RedisSession
+    python3-prometheus-client # tests/test_metrics.py parses ?prometheus with it
+    python3-pymemcache      # mod_python.Session's MemcachedSession
+    iproute2                # the multi-node test's network namespaces
+    debhelper               # make deb (dh, dh_apache2 comes with apache2-dev)
+    dh-python               # make deb: dh_python3
+    lintian                 # make package-test
+    debootstrap             # make package-test: a clean Debian 12 chroot
+    python3-starlette       # mod_python.asgi tests and bench scenario d
+    python3-fastapi
+    python3-multipart       # FastAPI forms and uploads
+    python3-uvicorn         # bench scenario d: the peer
 )
 # Debian modules those packages enable on install; our servers never use
 # /etc/apache2, and the system Apache must not load a second python_module.

@@ -4,8 +4,12 @@ generated configuration in a temporary ServerRoot, and talks HTTP to it.
 
 Owns: the ServerRoot layout, httpd.conf generation (MPM, modules, the module
 under test, the test's own snippet), start/stop by the pid in the PidFile,
-HTTP helpers, error-log access and `apache2 -t` configuration checks.
-Knows nothing about what a test checks; conftest.py turns it into fixtures.
+HTTP helpers, error-log access and `apache2 -t` configuration checks; and,
+at the end, the small helpers test modules share instead of copying them:
+`location()` for <Location> sections, `get_ok()`/`get_body()`/`get_json()`
+for requests that must answer a given status, `log_lines()` and
+`assert_no_crashes()` for the error log. Knows nothing about what a
+particular test checks; conftest.py turns it into fixtures.
 
 Environment (set by `make test`):
   HYDRA_SO          module under test (default <repo>/build/py3.11/mod_hydra.so)
@@ -20,6 +24,7 @@ under /tmp, and the mod_python package is found through PYTHONPATH.
 
 import atexit
 import http.client
+import json
 import os
 import re
 import shutil
@@ -55,6 +60,8 @@ TAIL_NOISE = ("AH00029",)  # "Module bug? Request filename is missing" (Location
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
+# How long a graceful stop lets children finish before httpd ends them.
+GRACEFUL_STOP_SECONDS = 5
 HTTP_TIMEOUT = 30.0
 # After this many timed-out requests a server counts as hung: later requests
 # fail at once instead of each waiting HTTP_TIMEOUT (keeps a deadlock from
@@ -119,34 +126,57 @@ def _compiled_package():
     return _compiled_package_dir
 
 
+# Ports this test process handed out already. The kernel may give the same
+# ephemeral port to two bind(0) calls in a row once the first socket is
+# closed, and a config with two Listen lines on one port does not start.
+_ports_handed_out = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nobody listens on right now, and that
+    this process has not handed out before."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_handed_out:
+            _ports_handed_out.add(port)
+            return port
+    raise RuntimeError("no free port on 127.0.0.1 after 1000 tries")
 
 
-def _mpm_block(mpm, single_child):
+def _mpm_block(mpm, single_child, children=None):
+    """`children` (tests of several processes) fixes the number of child
+    processes of either MPM; by default event has one, prefork three."""
     if mpm == "event":
         # One child with enough threads for the concurrency tests: every
         # request lands in the same process.
+        n = children or 1
         return "\n".join([
             "LoadModule mpm_event_module %s/mod_mpm_event.so" % APACHE_MODULES,
-            "StartServers 1",
-            "ServerLimit 1",
+            "StartServers %d" % n,
+            "ServerLimit %d" % n,
             "ThreadLimit 32",
             "ThreadsPerChild 32",
-            "MaxRequestWorkers 32",
-            "MinSpareThreads 1",
-            "MaxSpareThreads 64",
+            "MaxRequestWorkers %d" % (32 * n),
+            # With `children`, one thread more than n - 1 children have, so
+            # that the MPM keeps (and after a graceful restart, makes) n.
+            "MinSpareThreads %d" % (32 * (n - 1) + 1 if children else 1),
+            # Above every thread of every child: idle children are never stopped.
+            "MaxSpareThreads %d" % (32 * n + 32),
             "MaxConnectionsPerChild 0",
         ])
     if mpm == "prefork":
-        n = 1 if single_child else 3
+        n = children or (1 if single_child else 3)
         return "\n".join([
             "LoadModule mpm_prefork_module %s/mod_mpm_prefork.so" % APACHE_MODULES,
             "StartServers %d" % n,
-            "MinSpareServers 1",
+            # With `children`, as many idle ones as children: after a
+            # graceful restart prefork replaces old children one for one
+            # only while they exit within a second of each other; one that
+            # takes longer (a keep-alive connection, Python finalizing) is
+            # replaced only when fewer than MinSpareServers are idle.
+            "MinSpareServers %d" % (n if children else 1),
             "MaxSpareServers %d" % n,
             "ServerLimit %d" % n,
             "MaxRequestWorkers %d" % n,
@@ -250,7 +280,7 @@ class ServerRoot:
 
 
 def render_config(root, snippet, mpm="event", modules=(), server_name="hydra.test",
-                  single_child=False, so=None):
+                  single_child=False, so=None, children=None):
     """The whole httpd.conf for one test server."""
     lines = [
         "# generated by tests/harness.py",
@@ -270,8 +300,10 @@ def render_config(root, snippet, mpm="event", modules=(), server_name="hydra.tes
         "Timeout 20",
         "KeepAlive On",
         "KeepAliveTimeout 5",
+        # stop() is a graceful stop: bounded, so a stuck child cannot hold it.
+        "GracefulShutdownTimeout %d" % GRACEFUL_STOP_SECONDS,
         "MaxKeepAliveRequests 0",
-        _mpm_block(mpm, single_child),
+        _mpm_block(mpm, single_child, children),
     ]
     for name in dict.fromkeys(BASE_MODULES + tuple(modules)):
         lines.append("LoadModule %s_module %s/mod_%s.so" % (name, APACHE_MODULES, name))
@@ -362,12 +394,13 @@ class ApacheServer:
                (a key ending in "/" makes an empty directory)
     mpm      - "event" or "prefork"
     modules  - extra Debian modules to load (e.g. "dir", "alias", "include")
-    single_child - prefork with exactly one child (event always has one)
+    single_child - prefork with exactly one child (event has one by default)
+    children - the number of child processes, for either MPM
     extra_ports  - number of additional listeners, {port2}, {port3}, ...
     """
 
     def __init__(self, config, files=None, mpm="event", modules=(), server_name="hydra.test",
-                 single_child=False, so=None, extra_ports=0):
+                 single_child=False, so=None, extra_ports=0, children=None):
         self.mpm = mpm
         self.server_name = server_name
         self.root = ServerRoot(extra_ports=extra_ports)
@@ -378,7 +411,8 @@ class ApacheServer:
         self.conf = self.root.path / "httpd.conf"
         self.conf.write_text(render_config(self.root, config, mpm=mpm, modules=modules,
                                            server_name=server_name,
-                                           single_child=single_child, so=so))
+                                           single_child=single_child, so=so,
+                                           children=children))
         os.chmod(self.conf, 0o644)
         self.pidfile = self.root.run / "httpd.pid"
         self.log_path = self.root.path / "error_log"
@@ -421,14 +455,21 @@ class ApacheServer:
         except OSError:
             return False
 
-    def stop(self):
-        """SIGTERM to the parent (from the PidFile) and wait until it is gone."""
+    def stop(self, graceful=False):
+        """Stops the server and waits until the parent is gone: SIGTERM
+        (`apachectl stop`), or with `graceful` SIGWINCH (`apachectl
+        graceful-stop`: children finish what they serve, then run their
+        child-exit work; a second slower). Tests that check what a child
+        does at exit stop gracefully: Debian's httpd 2.4 event MPM itself
+        can crash on SIGTERM (in close_worker_sockets, with or without any
+        Python module loaded; docs/migrating.md), and a child that crashed
+        ran no child-exit callbacks."""
         pid = self.pid
         if pid is None and self.pidfile.exists():
             text = self.pidfile.read_text().strip()
             pid = int(text) if text else None
         if pid is not None and _pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGWINCH if graceful else signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT
             while _pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -566,3 +607,56 @@ class ApacheServer:
         """Error-log lines that show a dead child or an aborted Python."""
         return [line for line in self.error_log(since).splitlines()
                 if any(p in line for p in CRASH_PATTERNS)]
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the test modules
+
+def location(path, *lines, handler=None, interp=None, gil=None, set_handler="mod_python"):
+    """A <Location `path`> section, each line indented by four spaces, in
+    this order: `SetHandler set_handler` (none if set_handler is None),
+    `PythonInterpreter interp` and `PythonInterpGIL gil` when given, the
+    other `lines` as they are, `PythonHandler handler` last when given."""
+    body = []
+    if set_handler:
+        body.append("SetHandler %s" % set_handler)
+    if interp:
+        body.append("PythonInterpreter %s" % interp)
+    if gil:
+        body.append("PythonInterpGIL %s" % gil)
+    body += lines
+    if handler:
+        body.append("PythonHandler %s" % handler)
+    return "<Location %s>\n%s\n</Location>" % (path, "\n".join("    " + l for l in body))
+
+
+def get_ok(server, path, status=200, **kw):
+    """GET `path` on `server` (keywords as for ApacheServer.get); asserts
+    the answer has `status` and returns the Response."""
+    resp = server.get(path, **kw)
+    assert resp.status == status, "%s -> %d %s" % (path, resp.status, resp.body[:2000])
+    return resp
+
+
+def get_body(server, path, status=200, **kw):
+    """get_ok(), returning the body text."""
+    return get_ok(server, path, status=status, **kw).body
+
+
+def get_json(server, path, status=200, **kw):
+    """get_ok(), returning the body parsed as JSON."""
+    return json.loads(get_ok(server, path, status=status, **kw).body)
+
+
+def log_lines(log, *words, level=None):
+    """The lines of error-log text `log` that contain every one of `words`
+    (and `:level]`, e.g. level="warn", when level is given)."""
+    if level:
+        words += (":%s]" % level,)
+    return [line for line in log.splitlines() if all(w in line for w in words)]
+
+
+def assert_no_crashes(server, since=0):
+    """No dead child and no aborted Python in the error log after `since`."""
+    crashes = server.crash_lines(since)
+    assert crashes == [], crashes

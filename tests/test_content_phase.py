@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from harness import ApacheServer
+from harness import ApacheServer, get_body, get_json, location, log_lines
 
 CP_PY = r'''
 import hashlib, json, os, sys
@@ -338,16 +338,6 @@ def handler(req):
 ''' % value
 
 
-def loc(path, *lines, handler=None, interp=None):
-    body = ["    SetHandler mod_python"]
-    if interp:
-        body.append("    PythonInterpreter %s" % interp)
-    body += ["    " + l for l in lines]
-    if handler:
-        body.append("    PythonHandler %s" % handler)
-    return "<Location %s>\n%s\n</Location>" % (path, "\n".join(body))
-
-
 def directory(rel, *lines):
     return "<Directory {root}/htdocs/%s>\n%s\n</Directory>" % (rel, "\n".join("    " + l for l in lines))
 
@@ -357,24 +347,24 @@ CONFIG = "\n".join([
     'PythonOption EmptyAtServer ""',
     "PythonEnablePdb Off",
     # handler strings
-    loc("/default", handler="cpdefault"),
-    loc("/callable", handler="cp::named"),
-    loc("/python-program", "SetHandler python-program", handler="cp::named"),
-    loc("/dotted-class", handler="cp::Greeter.greet"),
-    loc("/dotted-instance", handler="cp::instance.method"),
-    loc("/dotted-nested", handler="cp::Outer.Inner.run"),
-    loc("/introspect", handler="cp::introspect"),
+    location("/default", handler="cpdefault"),
+    location("/callable", handler="cp::named"),
+    location("/python-program", "SetHandler python-program", handler="cp::named"),
+    location("/dotted-class", handler="cp::Greeter.greet"),
+    location("/dotted-instance", handler="cp::instance.method"),
+    location("/dotted-nested", handler="cp::Outer.Inner.run"),
+    location("/introspect", handler="cp::introspect"),
     # lists and chaining
-    loc("/chain-ok", handler="cp::first_ok cp::second_ok"),
-    loc("/chain-repeat", "PythonHandler cp::first_ok", handler="cp::second_ok"),
-    loc("/chain-status", handler="cp::first_notfound cp::second_ok"),
-    loc("/outer", handler="cp::first_ok"),
-    loc("/outer/inner", handler="cp::second_ok"),
-    loc("/sr-ok", handler="cp::sr_ok cp::second_ok"),
-    loc("/sr-forbidden", handler="cp::sr_forbidden cp::second_ok"),
-    loc("/sr-two", handler="cp::sr_two_args cp::second_ok"),
-    loc("/fixups", "PythonFixupHandler cp::fix_declined cp::fix_ok cp::fix_ok2",
-        handler="cp::report_trail"),
+    location("/chain-ok", handler="cp::first_ok cp::second_ok"),
+    location("/chain-repeat", "PythonHandler cp::first_ok", handler="cp::second_ok"),
+    location("/chain-status", handler="cp::first_notfound cp::second_ok"),
+    location("/outer", handler="cp::first_ok"),
+    location("/outer/inner", handler="cp::second_ok"),
+    location("/sr-ok", handler="cp::sr_ok cp::second_ok"),
+    location("/sr-forbidden", handler="cp::sr_forbidden cp::second_ok"),
+    location("/sr-two", handler="cp::sr_two_args cp::second_ok"),
+    location("/fixups", "PythonFixupHandler cp::fix_declined cp::fix_ok cp::fix_ok2",
+             handler="cp::report_trail"),
     "<Location /dynamic-route>\n    PythonFixupHandler cp::route\n</Location>",
     directory("declined", "SetHandler mod_python", "PythonHandler cp::first_declined cp::second_ok"),
     directory("addh", "AddHandler mod_python .py", "PythonHandler cp::named"),
@@ -384,42 +374,43 @@ CONFIG = "\n".join([
     directory("pubext", "SetHandler mod_python", "PythonHandler mod_python.publisher | .py",
               "PythonHandler tests::simplehandler"),
     # PythonPath and sys.path
-    loc("/pp", "PythonPath \"sys.path + ['{root}/ppdir']\"", handler="ppmod", interp="pp"),
-    loc("/pp-remove", "PythonPath \"sys.path + ['{root}/ppdir']\"", handler="ppmod::remove",
-        interp="pp"),
+    location("/pp", "PythonPath \"sys.path + ['{root}/ppdir']\"", handler="ppmod",
+             interp="pp"),
+    location("/pp-remove", "PythonPath \"sys.path + ['{root}/ppdir']\"",
+             handler="ppmod::remove", interp="pp"),
     directory("ppd", "SetHandler mod_python", "PythonInterpreter ppd",
               "PythonPath \"['{root}/ppdir'] + sys.path\"", "PythonHandler ppmod"),
     directory("noppd", "SetHandler mod_python", "PythonInterpreter noppd",
               "PythonHandler dirmod"),
     # options and config
-    loc("/opt-inherit", handler="cp::options"),
-    loc("/opt-removed", "PythonOption PythonOptionTest", handler="cp::options"),
-    loc("/opt-removed-empty", 'PythonOption PythonOptionTest ""', handler="cp::options"),
-    loc("/opt-local", 'PythonOption local_key "with space"', handler="cp::options"),
-    loc("/config", "PythonDebug On", "PythonAutoReload Off", handler="cp::config",
-        interp="cfg"),
+    location("/opt-inherit", handler="cp::options"),
+    location("/opt-removed", "PythonOption PythonOptionTest", handler="cp::options"),
+    location("/opt-removed-empty", 'PythonOption PythonOptionTest ""', handler="cp::options"),
+    location("/opt-local", 'PythonOption local_key "with space"', handler="cp::options"),
+    location("/config", "PythonDebug On", "PythonAutoReload Off", handler="cp::config",
+             interp="cfg"),
     # autoreload
     directory("reload_on", "SetHandler mod_python", "PythonInterpreter rl_on",
               "PythonHandler rmod_on"),
     directory("reload_off", "SetHandler mod_python", "PythonInterpreter rl_off",
               "PythonAutoReload Off", "PythonHandler rmod_off"),
-    loc("/import-module", handler="cp::use_import_module"),
-    loc("/import-module-reload", handler="cp::use_import_module_reload", interp="imr"),
+    location("/import-module", handler="cp::use_import_module"),
+    location("/import-module-reload", handler="cp::use_import_module_reload", interp="imr"),
     # request API
-    loc("/echo", handler="cp::echo"),
-    loc("/read-parts", handler="cp::read_parts"),
-    loc("/readline", handler="cp::readlines_loop"),
-    loc("/readline-limit", handler="cp::readline_limit"),
-    loc("/readlines", handler="cp::readlines_all"),
-    loc("/write-kinds", handler="cp::write_kinds"),
-    loc("/headers", handler="cp::headers"),
-    loc("/err-headers", handler="cp::err_headers"),
-    loc("/content-type", handler="cp::content_type"),
-    loc("/status", handler="cp::status"),
-    loc("/log", handler="cp::log"),
-    loc("/table", handler="cp::table"),
-    loc("/constants", handler="cp::constants"),
-    loc("/version", handler="cp::version"),
+    location("/echo", handler="cp::echo"),
+    location("/read-parts", handler="cp::read_parts"),
+    location("/readline", handler="cp::readlines_loop"),
+    location("/readline-limit", handler="cp::readline_limit"),
+    location("/readlines", handler="cp::readlines_all"),
+    location("/write-kinds", handler="cp::write_kinds"),
+    location("/headers", handler="cp::headers"),
+    location("/err-headers", handler="cp::err_headers"),
+    location("/content-type", handler="cp::content_type"),
+    location("/status", handler="cp::status"),
+    location("/log", handler="cp::log"),
+    location("/table", handler="cp::table"),
+    location("/constants", handler="cp::constants"),
+    location("/version", handler="cp::version"),
 ])
 
 FILES = {
@@ -445,45 +436,35 @@ def server(mpm):
         yield server
 
 
-def body_of(server, path, status=200, **kw):
-    resp = server.get(path, **kw)
-    assert resp.status == status, resp.body
-    return resp.body
-
-
-def json_of(server, path, **kw):
-    return json.loads(body_of(server, path, **kw))
-
-
 # -- handler strings (directives.md §2.1, python-api.md §3.3) ---------------
 
 def test_module_only_calls_default_callable_named_after_phase(server):
-    assert body_of(server, "/default") == "default handler"
+    assert get_body(server, "/default") == "default handler"
 
 
 def test_module_callable_calls_that_callable(server):
-    assert body_of(server, "/callable") == "named"
+    assert get_body(server, "/callable") == "named"
 
 
 def test_python_program_is_a_synonym_of_mod_python(server):
-    assert body_of(server, "/python-program") == "named"
+    assert get_body(server, "/python-program") == "named"
 
 
 def test_dotted_callable_through_class_instantiates_it_with_req(server):
-    assert body_of(server, "/dotted-class") == "greet same_req=True"
+    assert get_body(server, "/dotted-class") == "greet same_req=True"
 
 
 def test_dotted_callable_through_instance_does_not_instantiate(server):
-    assert body_of(server, "/dotted-instance") == "instances=1"
-    assert body_of(server, "/dotted-instance") == "instances=1"
+    assert get_body(server, "/dotted-instance") == "instances=1"
+    assert get_body(server, "/dotted-instance") == "instances=1"
 
 
 def test_dotted_callable_instantiates_every_class_on_the_way(server):
-    assert body_of(server, "/dotted-nested") == "outer,inner"
+    assert get_body(server, "/dotted-nested") == "outer,inner"
 
 
 def test_content_handler_sees_phase_and_hlist(server):
-    data = json_of(server, "/introspect?a=1")
+    data = get_json(server, "/introspect?a=1")
     assert data["phase"] == "PythonHandler"
     assert data["handler"] == "cp::introspect"
     assert data["is_location"] in (1, True)
@@ -496,20 +477,20 @@ def test_content_handler_sees_phase_and_hlist(server):
 # -- lists and chaining (directives.md §2.2, §4) ------------------------------
 
 def test_handler_list_runs_in_order_while_ok(server):
-    assert body_of(server, "/chain-ok") == "first;second;"
+    assert get_body(server, "/chain-ok") == "first;second;"
 
 
 def test_repeated_directives_in_one_section_append(server):
-    assert body_of(server, "/chain-repeat") == "first;second;"
+    assert get_body(server, "/chain-repeat") == "first;second;"
 
 
 def test_inner_section_list_replaces_outer_list(server):
-    assert body_of(server, "/outer/inner") == "second;"
-    assert body_of(server, "/outer") == "first;"
+    assert get_body(server, "/outer/inner") == "second;"
+    assert get_body(server, "/outer") == "first;"
 
 
 def test_declined_stops_content_list_and_default_handler_serves_file(server):
-    body = body_of(server, "/declined/static.txt")
+    body = get_body(server, "/declined/static.txt")
     assert "second;" not in body
     assert body == "static file content\n"
 
@@ -521,7 +502,7 @@ def test_http_status_stops_list_and_is_the_response(server):
 
 
 def test_server_return_ok_continues_the_list(server):
-    assert body_of(server, "/sr-ok") == "sr;second;"
+    assert get_body(server, "/sr-ok") == "sr;second;"
 
 
 def test_server_return_status_stops_the_list(server):
@@ -537,103 +518,103 @@ def test_server_return_second_argument_sets_status(server):
 
 
 def test_fixup_list_continues_on_declined_and_ok(server):
-    assert body_of(server, "/fixups") == "trail=declined,ok,ok2,"
+    assert get_body(server, "/fixups") == "trail=declined,ok,ok2,"
 
 
 def test_fixup_can_route_to_python_handler_without_sethandler(server):
-    assert body_of(server, "/dynamic-route") == "named"
+    assert get_body(server, "/dynamic-route") == "named"
 
 
 def test_addhandler_routes_by_extension(server):
-    assert body_of(server, "/addh/page.py") == "named"
-    assert body_of(server, "/addh/x.txt") == "plain text file\n"
+    assert get_body(server, "/addh/page.py") == "named"
+    assert get_body(server, "/addh/x.txt") == "plain text file\n"
 
 
 # -- | .ext (directives.md §2.3) ----------------------------------------------
 
 def test_ext_list_used_instead_of_plain_list(server):
-    assert body_of(server, "/ext/page.py") == "py .py"
+    assert get_body(server, "/ext/page.py") == "py .py"
 
 
 def test_ext_list_with_several_extensions(server):
-    assert body_of(server, "/ext/page.htm") == "multi .htm"
-    assert body_of(server, "/ext/page.html") == "multi .html"
+    assert get_body(server, "/ext/page.htm") == "multi .htm"
+    assert get_body(server, "/ext/page.html") == "multi .html"
 
 
 def test_plain_list_used_when_no_ext_list_matches(server):
-    assert body_of(server, "/ext/page.txt") == "plain None"
+    assert get_body(server, "/ext/page.txt") == "plain None"
 
 
 def test_basename_without_dot_has_no_extension(server):
     # upstream leaves req.extension == "" here; the spec says None
-    assert body_of(server, "/ext/noext") == "plain None"
+    assert get_body(server, "/ext/noext") == "plain None"
 
 
 def test_extension_starts_at_first_dot_of_basename(server):
-    assert body_of(server, "/ext/page.tar.py") == "plain None"
+    assert get_body(server, "/ext/page.tar.py") == "plain None"
 
 
 def test_ext_example_publisher_for_py_simplehandler_otherwise(server):
-    assert body_of(server, "/pubext/tests.py/x") == "published x"
-    assert body_of(server, "/pubext/tests/anything") == "simplehandler ran"
+    assert get_body(server, "/pubext/tests.py/x") == "published x"
+    assert get_body(server, "/pubext/tests/anything") == "simplehandler ran"
 
 
 # -- PythonPath and sys.path (directives.md §5.11, §6.2) ----------------------
 
 def test_python_path_is_evaluated_with_sys_available(server):
-    data = json_of(server, "/pp")
+    data = get_json(server, "/pp")
     assert data["ppdir_in_path"]
 
 
 def test_python_path_disables_handler_directory_prepending(server):
-    data = json_of(server, "/ppd/x")
+    data = get_json(server, "/ppd/x")
     assert data["path0"].rstrip("/") == "%s/ppdir" % server.path
     assert "%s/htdocs/ppd/" % server.path not in json.dumps(data)
 
 
 def test_handler_directory_prepended_without_python_path(server):
-    data = json_of(server, "/noppd/x")
+    data = get_json(server, "/noppd/x")
     assert data["here"] == "%s/htdocs/noppd/" % server.path
     assert data["path0"] == data["here"]
 
 
 def test_python_path_string_is_evaluated_once_per_interpreter(server):
-    json_of(server, "/pp")
-    after_remove = json_of(server, "/pp-remove")
+    get_json(server, "/pp")
+    after_remove = get_json(server, "/pp-remove")
     assert not after_remove["ppdir_in_path"]
     # same PythonPath string again in the same interpreter: not re-applied
-    assert not json_of(server, "/pp")["ppdir_in_path"]
+    assert not get_json(server, "/pp")["ppdir_in_path"]
 
 
 # -- PythonOption (directives.md §5.10) -------------------------------------
 
 def test_option_inherited_from_server(server):
-    data = json_of(server, "/opt-inherit")
+    data = get_json(server, "/opt-inherit")
     assert data["req"]["PythonOptionTest"] == "sample_value"
 
 
 @pytest.mark.parametrize("path", ["/opt-removed", "/opt-removed-empty"])
 def test_option_without_value_removes_it_from_req_options(server, path):
-    data = json_of(server, path)
+    data = get_json(server, path)
     assert "PythonOptionTest" not in data["req"]
     assert data["server"]["PythonOptionTest"] == "sample_value"
 
 
 def test_empty_server_option_hidden_from_req_but_shown_by_server(server):
-    data = json_of(server, "/opt-inherit")
+    data = get_json(server, "/opt-inherit")
     assert "EmptyAtServer" not in data["req"]
     assert data["server"]["EmptyAtServer"] == ""
 
 
 def test_option_value_with_space_and_case_insensitive_key(server):
-    data = json_of(server, "/opt-local")
+    data = get_json(server, "/opt-local")
     assert data["req"]["local_key"] == "with space"
     assert data["case"] == "with space"
     assert "local_key" not in data["server"]
 
 
 def test_get_config_shows_merged_directives_as_strings(server):
-    data = json_of(server, "/config")
+    data = get_json(server, "/config")
     assert data["req"]["PythonDebug"] == "1"
     assert data["req"]["PythonAutoReload"] == "0"
     assert data["req"]["PythonInterpreter"] == "cfg"
@@ -651,26 +632,26 @@ def rewrite(server, relpath, text):
 
 
 def test_autoreload_on_reloads_changed_module(server):
-    assert body_of(server, "/reload_on/x") == "v1"
+    assert get_body(server, "/reload_on/x") == "v1"
     rewrite(server, "htdocs/reload_on/rmod_on.py", reload_module("v2"))
-    assert body_of(server, "/reload_on/x") == "v2"
+    assert get_body(server, "/reload_on/x") == "v2"
 
 
 def test_autoreload_off_keeps_old_module(server):
-    assert body_of(server, "/reload_off/x") == "v1"
+    assert get_body(server, "/reload_off/x") == "v1"
     rewrite(server, "htdocs/reload_off/rmod_off.py", reload_module("v2"))
-    assert body_of(server, "/reload_off/x") == "v1"
+    assert get_body(server, "/reload_off/x") == "v1"
 
 
 def test_import_module_returns_the_sys_modules_entry(server):
-    data = json_of(server, "/import-module")
+    data = get_json(server, "/import-module")
     assert data == {"value": "imported", "same": True}
 
 
 def test_import_module_reloads_changed_module(server):
-    assert json_of(server, "/import-module-reload")["value"] == "v1"
+    assert get_json(server, "/import-module-reload")["value"] == "v1"
     rewrite(server, "pylib/imtarget_reload.py", "VALUE = 'v2'\n")
-    assert json_of(server, "/import-module-reload")["value"] == "v2"
+    assert get_json(server, "/import-module-reload")["value"] == "v2"
 
 
 # -- body I/O (python-api.md §5.1) -------------------------------------------
@@ -685,7 +666,7 @@ def test_read_returns_whole_post_body(server):
 
 
 def test_read_without_body_returns_empty_bytes(server):
-    data = json_of(server, "/echo")
+    data = get_json(server, "/echo")
     assert data["len"] == 0 and data["type"] == "bytes"
 
 
@@ -750,11 +731,11 @@ def test_status_attribute_sets_response_status(server):
 def test_log_error_levels(server):
     mark = server.log_mark()
     tag = "t%d" % time.time_ns()
-    body_of(server, "/log?" + tag)
+    get_body(server, "/log?" + tag)
     log = server.wait_for_log("hydra-default-" + tag, since=mark)
 
     def level(marker):
-        lines = [l for l in log.splitlines() if marker + tag in l]
+        lines = log_lines(log, marker + tag)
         assert lines, "no log line for %s" % marker
         m = re.search(r"\[[a-z_]*:([a-z]+)\]", lines[0])
         return m.group(1)
@@ -769,7 +750,7 @@ def test_log_error_levels(server):
 
 @pytest.fixture(scope="module")
 def table_results(server):
-    return json_of(server, "/table")
+    return get_json(server, "/table")
 
 
 def test_table_lookup_is_case_insensitive_and_duplicates_give_list(table_results):
@@ -876,12 +857,12 @@ SPEC_CONSTANTS = {
 
 
 def test_apache_constants_have_spec_values(server):
-    data = json_of(server, "/constants?" + ",".join(SPEC_CONSTANTS))
+    data = get_json(server, "/constants?" + ",".join(SPEC_CONSTANTS))
     wrong = {k: (data[k], v) for k, v in SPEC_CONSTANTS.items() if data[k] != v}
     assert not wrong, "name: (got, spec) %r" % wrong
 
 
 def test_mod_python_version_and_python22_importable(server):
-    data = json_of(server, "/version")
+    data = get_json(server, "/version")
     assert data["mp_version"] == data["version"]
     assert data["version"].startswith("3.5.")

@@ -7,13 +7,12 @@ directive fails `apache2 -t` naming the directive, the file and the line).
 """
 
 import html
-import json
 import re
 
 import pytest
 
 import harness
-from harness import ApacheServer
+from harness import ApacheServer, get_json, location, log_lines
 
 ERRMOD_PY = r'''
 import os, sys
@@ -56,30 +55,22 @@ raise RuntimeError("hydra-import-failure-marker")
 '''
 
 
-def location(path, handler, debug=False):
-    return '''<Location %s>
-    SetHandler mod_python
-    PythonInterpreter errs
-    PythonDebug %s
-    PythonHandler %s
-</Location>''' % (path, "On" if debug else "Off", handler)
-
-
 CONFIG = "\n".join([
     "PythonImport imp_good errs",
     "PythonImport imp_broken errs",
-    location("/ok", "errmod::ok"),
-    location("/boom", "errmod::boom"),
-    location("/debug", "errmod::boom_html", debug=True),
-    location("/debug-late", "errmod::boom_after_write", debug=True),
-    location("/ret-str", "errmod::ret_str"),
-    location("/ret-none", "errmod::ret_none"),
-    location("/ret-true", "errmod::ret_true"),
-    location("/ret-float", "errmod::ret_float"),
-    location("/missing", "errmod::bad_handler"),
-    location("/not-callable", "errmod::NOT_CALLABLE"),
-    location("/no-module", "hydra_no_such_module::handler"),
-    location("/import-fails", "imp_broken_handler"),
+    location("/ok", "PythonDebug Off", interp="errs", handler="errmod::ok"),
+    location("/boom", "PythonDebug Off", interp="errs", handler="errmod::boom"),
+    location("/debug", "PythonDebug On", interp="errs", handler="errmod::boom_html"),
+    location("/debug-late", "PythonDebug On", interp="errs", handler="errmod::boom_after_write"),
+    location("/ret-str", "PythonDebug Off", interp="errs", handler="errmod::ret_str"),
+    location("/ret-none", "PythonDebug Off", interp="errs", handler="errmod::ret_none"),
+    location("/ret-true", "PythonDebug Off", interp="errs", handler="errmod::ret_true"),
+    location("/ret-float", "PythonDebug Off", interp="errs", handler="errmod::ret_float"),
+    location("/missing", "PythonDebug Off", interp="errs", handler="errmod::bad_handler"),
+    location("/not-callable", "PythonDebug Off", interp="errs", handler="errmod::NOT_CALLABLE"),
+    location("/no-module", "PythonDebug Off", interp="errs",
+             handler="hydra_no_such_module::handler"),
+    location("/import-fails", "PythonDebug Off", interp="errs", handler="imp_broken_handler"),
 ])
 
 FILES = {
@@ -96,16 +87,6 @@ def server(mpm):
         yield server
 
 
-def ok(server):
-    status, _, body = server.get("/ok")
-    assert status == 200, body
-    return json.loads(body)
-
-
-def log_lines_with(text, log):
-    return [line for line in log.splitlines() if text in line]
-
-
 # -- a raising handler --------------------------------------------------------
 
 def test_raising_handler_gives_500(server):
@@ -118,7 +99,7 @@ def test_raising_handler_logs_traceback_prefixed_with_phase_and_handler(server):
     mark = server.log_mark()
     server.get("/boom?marker1")
     log = server.wait_for_log(r"boom-marker1", since=mark)
-    lines = log_lines_with("PythonHandler errmod::boom: ", log)
+    lines = log_lines(log, "PythonHandler errmod::boom: ")
     assert any("Traceback (most recent call last)" in l for l in lines), log
     assert any("ValueError: boom-marker1" in l for l in lines), log
     assert all(re.search(r"\[[a-z_]*:error\]", l) for l in lines), lines
@@ -132,9 +113,9 @@ def test_raising_handler_log_names_the_interpreter(server):
 
 
 def test_next_request_to_same_interpreter_succeeds_after_error(server):
-    before = ok(server)
+    before = get_json(server, "/ok")
     assert server.get("/boom?again").status == 500
-    after = ok(server)
+    after = get_json(server, "/ok")
     assert after["interp"] == before["interp"] == "errs"
     assert after["pid"] == before["pid"], "the child died"
 
@@ -143,7 +124,7 @@ def test_errors_do_not_crash_the_child(server):
     mark = server.log_mark()
     for path in ["/boom", "/ret-str", "/missing", "/no-module", "/import-fails"]:
         server.get(path)
-    ok(server)
+    get_json(server, "/ok")
     assert not server.crash_lines(mark)
 
 
@@ -184,7 +165,7 @@ def test_python_debug_still_logs_the_traceback(server):
 def test_non_int_result_is_500(server, path):
     status, _, body = server.get(path)
     assert status == 500, body
-    ok(server)
+    get_json(server, "/ok")
 
 
 # -- handler resolution errors ------------------------------------------------
@@ -198,7 +179,7 @@ def test_missing_callable_is_500_and_logged(server):
 
 def test_not_callable_object_is_500(server):
     assert server.get("/not-callable").status == 500
-    ok(server)
+    get_json(server, "/ok")
 
 
 def test_missing_module_is_500_and_logged(server):
@@ -212,7 +193,7 @@ def test_module_failing_at_import_is_500_each_time(server):
     assert server.get("/import-fails").status == 500
     assert server.get("/import-fails").status == 500
     log = server.wait_for_log(r"hydra-import-failure-marker", since=mark)
-    assert len(log_lines_with("RuntimeError: hydra-import-failure-marker", log)) >= 2
+    assert len(log_lines(log, "RuntimeError: hydra-import-failure-marker")) >= 2
 
 
 # -- PythonImport errors ------------------------------------------------------
@@ -225,7 +206,7 @@ def test_python_import_error_is_logged(server):
 
 def test_python_import_error_does_not_stop_remaining_imports(server):
     # imp_broken is configured last, so it runs first (reverse order).
-    assert "imp_good" in ok(server)["imported"]
+    assert "imp_good" in get_json(server, "/ok")["imported"]
 
 
 # -- configuration errors (apache2 -t) -----------------------------------------

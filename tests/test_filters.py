@@ -10,6 +10,8 @@ import threading
 
 import pytest
 
+from harness import assert_no_crashes
+
 
 def same_text(got, want):
     """Equality for big bodies, reported as lengths and a digest, not a diff."""
@@ -267,10 +269,6 @@ def server(start_apache, mpm):
     return start_apache(CONFIG, FILES, mpm=mpm)
 
 
-def no_crash(server, mark):
-    assert server.crash_lines(mark) == []
-
-
 # --- directives.md §5.8: registration and activation --------------------
 
 def test_set_output_filter_runs_the_python_filter(server):
@@ -317,7 +315,7 @@ def test_request_without_a_mapping_for_the_name_fails(server):
     status, _, _ = server.get("/unregistered/x")
     assert status == 500
     server.wait_for_log(r"python_filter: Could not find registered filter\.", since=mark)
-    no_crash(server, mark)
+    assert_no_crashes(server, mark)
 
 
 def test_static_file_buckets_are_read_through_the_filter(server):
@@ -341,7 +339,7 @@ def test_head_request_through_an_output_filter(server):
     status, _, body = server.request("HEAD", "/out/x")
     assert status == 200
     assert body == ""
-    no_crash(server, mark)
+    assert_no_crashes(server, mark)
 
 
 # --- python-api.md §8: the filter object -------------------------------
@@ -389,7 +387,7 @@ def test_filter_error_is_logged_and_the_filter_disabled(server):
     assert status == 200
     assert body == "hello world"
     server.wait_for_log(r"broken filters::broken: ValueError: filter blew up", since=mark)
-    no_crash(server, mark)
+    assert_no_crashes(server, mark)
 
 
 # --- input filters -------------------------------------------------------
@@ -441,7 +439,7 @@ def test_filters_under_concurrent_requests(server):
     for t in threads:
         t.join()
     assert failures == []
-    no_crash(server, mark)
+    assert_no_crashes(server, mark)
 
 
 # --- python-api.md §5.1: req.register_*_filter / req.add_*_filter ---------
@@ -479,7 +477,7 @@ def test_same_name_registered_as_input_and_output_filter_keeps_both(server, orde
     assert status == 200
     assert text == "REQUEST BODY"  # the input registration ran
     assert facts["handler"] == "filters::describe"  # and the output one
-    no_crash(server, mark)
+    assert_no_crashes(server, mark)
 
 
 # --- beyond.md §1: filters in own-GIL interpreters ------------------------
@@ -519,4 +517,4 @@ def test_filters_across_own_gil_interpreters(start_apache, mpm):
     assert (status, body) == (200, "OWN GIL TEXT\n")
     server.wait_for_log(r"created interpreter '%s/htdocs/filter_own/' \(own GIL\)" % server.path,
                         since=0)
-    no_crash(server, mark)
+    assert_no_crashes(server, mark)

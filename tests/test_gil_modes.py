@@ -16,6 +16,8 @@ import threading
 
 import pytest
 
+from harness import location
+
 PROBE_PY = r'''
 import json, mmap, sys, time
 from mod_python import apache
@@ -59,16 +61,10 @@ def warm(req):
 '''
 
 
-def loc(path, interp, gil):
-    lines = ["SetHandler mod_python", "PythonInterpreter %s" % interp,
-             "PythonHandler probe::%s" % path.rsplit("/", 1)[-1]]
-    if gil:
-        lines.insert(2, "PythonInterpGIL %s" % gil)
-    return "<Location %s>\n%s\n</Location>" % (path, "\n".join("    " + l for l in lines))
-
-
 def config(gil):
-    return "\n".join(loc("/%s/%s" % (name, action), name, gil)
+    """/a/<action> and /b/<action> run probe::<action> in interpreters a and b."""
+    return "\n".join(location("/%s/%s" % (name, action), interp=name, gil=gil,
+                              handler="probe::" + action)
                      for name in ("a", "b") for action in ("spin", "signal", "warm"))
 
 

@@ -4,14 +4,13 @@ imported, version check, apache.init sets interpreter, main_server and
 sys.argv) and §9 (PYTHONPATH from httpd's environment is honoured).
 """
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 
 import harness
-from harness import ApacheServer
+from harness import ApacheServer, get_json, log_lines
 
 INIT_PY = r'''
 import json, os, sys
@@ -61,26 +60,23 @@ def server(mpm):
         yield server
 
 
-def call(server, path):
-    status, _, body = server.get(path, host="vhost.example.com")
-    assert status == 200, body
-    return json.loads(body)
+VHOST = "vhost.example.com"      # every request goes to the <VirtualHost>
 
 
 @pytest.mark.parametrize("path, name", [("/sub", "sub_one"), ("/main", "main_interpreter"),
                                         ("/default", "vhost.example.com")])
 def test_init_sets_interpreter_name(server, path, name):
-    data = call(server, path)
+    data = get_json(server, path, host=VHOST)
     assert data["interp"] == data["apache_interpreter"] == name
 
 
 @pytest.mark.parametrize("path", ["/sub", "/main", "/default"])
 def test_init_sets_sys_argv(server, path):
-    assert call(server, path)["argv"] == "['mod_python']"
+    assert get_json(server, path, host=VHOST)["argv"] == "['mod_python']"
 
 
 def test_main_server_is_the_main_server_not_the_vhost(server):
-    data = call(server, "/sub")
+    data = get_json(server, "/sub", host=VHOST)
     assert data["main_server_hostname"] == "main.example.com"
     assert not data["main_server_is_virtual"]
     assert data["req_server_hostname"] == "vhost.example.com"
@@ -88,13 +84,13 @@ def test_main_server_is_the_main_server_not_the_vhost(server):
 
 @pytest.mark.parametrize("path", ["/sub", "/main"])
 def test_pythonpath_environment_is_honoured_in_every_interpreter(server, path):
-    data = call(server, path)
+    data = get_json(server, path, host=VHOST)
     assert data["pylib_in_path"]
     assert data["mod_python_file"] == "%s/pylib/mod_python/__init__.py" % server.path
 
 
 def test_no_version_mismatch_with_matching_package(server):
-    call(server, "/sub")
+    get_json(server, "/sub", host=VHOST)
     assert "mod_python version mismatch" not in server.error_log()
 
 
@@ -111,9 +107,9 @@ def test_version_mismatch_is_logged_and_requests_still_work(start_apache):
     files = dict(FILES)
     files["pylib/mod_python/version.py"] = mismatched_version_py()
     server = start_apache(CONFIG, files, mpm="event", server_name="main.example.com")
-    assert call(server, "/sub")["interp"] == "sub_one"
+    assert get_json(server, "/sub", host=VHOST)["interp"] == "sub_one"
     log = server.wait_for_log(r"mod_python version mismatch", timeout=5)
-    lines = [l for l in log.splitlines() if "mod_python version mismatch" in l]
+    lines = log_lines(log, "mod_python version mismatch")
     assert any("expected '" in l and "found '9.9.9-hydra-test'" in l for l in lines), lines
     assert all(":warn]" in l for l in lines), lines
     assert "%s/pylib/mod_python" % server.path in log

@@ -8,12 +8,11 @@ process), so every request lands in the same process; handlers report
 os.getpid() to prove it.
 """
 
-import json
 import uuid
 
 import pytest
 
-from harness import ApacheServer
+from harness import ApacheServer, get_json
 
 STATE_PY = r'''
 import json, os, sys
@@ -81,25 +80,19 @@ def server(mpm):
         yield server
 
 
-def call(server, path):
-    status, _, body = server.get(path)
-    assert status == 200, body
-    return json.loads(body)
-
-
 def test_module_global_set_in_one_interpreter_is_not_seen_in_another(server):
     secret = uuid.uuid4().hex
-    a = call(server, "/one/set?" + secret)
-    assert call(server, "/one/get")["secret"] == secret
-    b = call(server, "/two/get")
-    m = call(server, "/main/get")
+    a = get_json(server, "/one/set?" + secret)
+    assert get_json(server, "/one/get")["secret"] == secret
+    b = get_json(server, "/two/get")
+    m = get_json(server, "/main/get")
     assert b["secret"] is None and m["secret"] is None
     assert a["pid"] == b["pid"] == m["pid"], "test needs one child"
     assert len({a["token"], b["token"], m["token"]}) == 3
 
 
 def test_counter_grows_across_requests_in_same_interpreter_and_process(server):
-    results = [call(server, "/one/bump") for _ in range(5)]
+    results = [get_json(server, "/one/bump") for _ in range(5)]
     counters = [r["counter"] for r in results]
     assert counters == list(range(counters[0], counters[0] + 5))
     assert len({r["pid"] for r in results}) == 1
@@ -107,31 +100,31 @@ def test_counter_grows_across_requests_in_same_interpreter_and_process(server):
 
 
 def test_counter_is_per_interpreter(server):
-    one = call(server, "/one/bump")["counter"]
-    two_first = call(server, "/two/bump")["counter"]
-    two_second = call(server, "/two/bump")["counter"]
+    one = get_json(server, "/one/bump")["counter"]
+    two_first = get_json(server, "/two/bump")["counter"]
+    two_second = get_json(server, "/two/bump")["counter"]
     assert two_second == two_first + 1
-    assert call(server, "/one/bump")["counter"] == one + 1
+    assert get_json(server, "/one/bump")["counter"] == one + 1
 
 
 def test_same_name_in_two_sections_is_one_interpreter(server):
     secret = uuid.uuid4().hex
-    call(server, "/one/set?" + secret)
-    again = call(server, "/one-again/get")
+    get_json(server, "/one/set?" + secret)
+    again = get_json(server, "/one-again/get")
     assert again["interp"] == "one"
     assert again["secret"] == secret
-    assert again["token"] == call(server, "/one/get")["token"]
+    assert again["token"] == get_json(server, "/one/get")["token"]
 
 
 def test_imported_module_is_private_to_its_interpreter(server):
-    call(server, "/one/import_private")
-    assert call(server, "/one/inspect")["private_loaded"] is True
-    assert call(server, "/two/inspect")["private_loaded"] is False
-    assert call(server, "/main/inspect")["private_loaded"] is False
+    get_json(server, "/one/import_private")
+    assert get_json(server, "/one/inspect")["private_loaded"] is True
+    assert get_json(server, "/two/inspect")["private_loaded"] is False
+    assert get_json(server, "/main/inspect")["private_loaded"] is False
 
 
 def test_sys_path_edit_is_private_to_its_interpreter(server):
-    call(server, "/two/add_path")
-    assert call(server, "/two/inspect")["marker_in_path"] is True
-    assert call(server, "/one/inspect")["marker_in_path"] is False
-    assert call(server, "/main/inspect")["marker_in_path"] is False
+    get_json(server, "/two/add_path")
+    assert get_json(server, "/two/inspect")["marker_in_path"] is True
+    assert get_json(server, "/one/inspect")["marker_in_path"] is False
+    assert get_json(server, "/main/inspect")["marker_in_path"] is False

@@ -1,11 +1,14 @@
 """
-Own-GIL interpreters, `PythonInterpGIL shared|own`: spec/beyond.md §1.
+Own-GIL interpreters, `PythonInterpGIL shared|own`: spec/beyond.md §1, and
+their rows in `apache.interpreters()` (beyond.md §2).
 
   * mode selection in every allowed context, inner replacing outer, and not
     in .htaccess;
   * the mode is fixed when the interpreter is created; a conflicting later
     invocation uses it as it is and warns once per (name, mode) per child;
   * the main interpreter always runs on the process GIL;
+  * own-GIL and shared-GIL interpreters side by side in one child, the
+    inventory asked from an own-GIL interpreter;
   * what an own-GIL interpreter may do: threads, daemon threads,
     subprocess/exec yes, fork no;
   * the request object per (request, interpreter);
@@ -13,13 +16,15 @@ Own-GIL interpreters, `PythonInterpGIL shared|own`: spec/beyond.md §1.
     PythonImport, PythonDebug pages, autoreload, request and child-exit
     cleanups) works in own-GIL interpreters;
   * an extension module without per-interpreter-GIL support (built here from
-    tests/owngil_ext/) fails with a hint naming the module and both ways out;
+    tests/owngil_ext/, or CPython's _testsinglephase) fails with a hint
+    naming the module and both ways out;
   * isolation between own-GIL interpreters, concurrent load over four of them
     in one event child, and Python really running in parallel.
 
 Everything but the configuration error runs only against a module built with
 Python >= 3.12 (marker `own_gil`); the configuration error of `own` runs only
-against a module built with an older Python.
+against a module built with an older Python. Parallel execution without any
+timing is probed in test_gil_modes.py.
 """
 
 import hashlib
@@ -34,12 +39,13 @@ from pathlib import Path
 import pytest
 
 import harness
+from harness import assert_no_crashes, get_json, location, log_lines
 
 EXT_SOURCES = Path(__file__).resolve().parent / "owngil_ext"
 
 own_gil = pytest.mark.own_gil
 
-# The handler module every server of this file loads from pylib/.
+# The handler module most servers of this file load from pylib/.
 OG_PY = r'''
 import importlib, itertools, json, os, subprocess, sys, threading, time
 from mod_python import apache
@@ -139,15 +145,11 @@ def cpu(req):
 '''
 
 
-def loc(path, interp=None, gil=None, handler="og::whoami", *extra):
-    """A <Location> running `handler` in interpreter `interp` with `gil`."""
-    lines = ["SetHandler mod_python"]
-    if interp:
-        lines.append("PythonInterpreter %s" % interp)
-    if gil:
-        lines.append("PythonInterpGIL %s" % gil)
-    lines += list(extra) + ["PythonHandler %s" % handler]
-    return "<Location %s>\n%s\n</Location>" % (path, "\n".join("    " + l for l in lines))
+def start_own_gil_server(start_apache, config, files):
+    """A server of this file (event MPM); skips the test before Python 3.12."""
+    if harness.python_version() < (3, 12):
+        pytest.skip("PythonInterpGIL own needs Python >= 3.12")
+    return start_apache(config, files, mpm="event")
 
 
 def vhost(name, *body):
@@ -155,23 +157,9 @@ def vhost(name, *body):
         name, "\n".join(body))
 
 
-def get_json(server, path, host=None, **kw):
-    resp = server.get(path, host=host, **kw)
-    assert resp.status == 200, "%s -> %d %s" % (path, resp.status, resp.body[:2000])
-    return json.loads(resp.body)
-
-
 def gil_modes(server, path="/inventory"):
     """{interpreter name: gil} of the child that answers `path`."""
     return {e["name"]: e["gil"] for e in get_json(server, path)["inventory"]}
-
-
-def warnings_about(log, *words):
-    return [l for l in log.splitlines() if ":warn]" in l and all(w in l for w in words)]
-
-
-def no_crashes(server):
-    assert server.crash_lines() == [], server.crash_lines()
 
 
 # ---------------------------------------------------------------------------
@@ -210,9 +198,9 @@ def test_shared_is_accepted_before_python_3_12(config_check):
 
 MODES_CONFIG = "\n".join([
     vhost("hydra.test",
-          loc("/inventory", "m_default", None, "og::inventory"),
-          loc("/default", "m_default"),
-          loc("/loc-own", "m_loc_own", "own"),
+          location("/inventory", interp="m_default", handler="og::inventory"),
+          location("/default", interp="m_default", handler="og::whoami"),
+          location("/loc-own", interp="m_loc_own", gil="own", handler="og::whoami"),
           '''<LocationMatch "^/locmatch-own">
     SetHandler mod_python
     PythonInterpreter m_locmatch_own
@@ -240,15 +228,15 @@ MODES_CONFIG = "\n".join([
     PythonInterpreter m_htaccess
     PythonHandler og::whoami
 </Directory>''',
-          loc("/main-own", "main_interpreter", "own"),
-          loc("/x-own", "m_x", "own"),
-          loc("/x-shared", "m_x", "shared"),
-          loc("/y-shared", "m_y", "shared"),
-          loc("/y-own", "m_y", "own")),
+          location("/main-own", interp="main_interpreter", gil="own", handler="og::whoami"),
+          location("/x-own", interp="m_x", gil="own", handler="og::whoami"),
+          location("/x-shared", interp="m_x", gil="shared", handler="og::whoami"),
+          location("/y-shared", interp="m_y", gil="shared", handler="og::whoami"),
+          location("/y-own", interp="m_y", gil="own", handler="og::whoami")),
     vhost("own.test",
           "    PythonInterpGIL own",
-          loc("/", None, None, "og::whoami"),
-          loc("/inner-shared", "m_vhost_inner", "shared")),
+          location("/", handler="og::whoami"),
+          location("/inner-shared", interp="m_vhost_inner", gil="shared", handler="og::whoami")),
 ])
 
 MODES_FILES = {
@@ -263,9 +251,7 @@ MODES_FILES = {
 
 @pytest.fixture(scope="module")
 def modes(start_apache):
-    if harness.python_version() < (3, 12):
-        pytest.skip("PythonInterpGIL own needs Python >= 3.12")
-    return start_apache(MODES_CONFIG, MODES_FILES, mpm="event")
+    return start_own_gil_server(start_apache, MODES_CONFIG, MODES_FILES)
 
 
 @own_gil
@@ -301,17 +287,18 @@ def test_own_on_the_main_interpreter_is_ignored_with_a_warning(modes):
     gil = gil_modes(modes)
     assert gil["main_interpreter"] == "main"
     assert list(gil).count("main_interpreter") == 1
-    assert warnings_about(modes.error_log(), "PythonInterpGIL", "main_interpreter"), \
+    assert log_lines(modes.error_log(), "PythonInterpGIL", "main_interpreter", level="warn"), \
         "no warning that PythonInterpGIL own is ignored for main_interpreter"
 
 
 @own_gil
 def test_own_on_the_main_interpreter_warns_at_start(start_apache):
-    server = start_apache(loc("/main-own", "main_interpreter", "own"), {"pylib/og.py": OG_PY},
-                          mpm="event")
+    server = start_apache(location("/main-own", interp="main_interpreter", gil="own",
+                                   handler="og::whoami"),
+                          {"pylib/og.py": OG_PY}, mpm="event")
     # No request is made: the warning is due when the server (or its child) starts.
-    deadline = time.monotonic() + 3
-    while not warnings_about(server.error_log(), "PythonInterpGIL", "main_interpreter"):
+    deadline = time.monotonic() + 20
+    while not log_lines(server.error_log(), "PythonInterpGIL", "main_interpreter", level="warn"):
         assert time.monotonic() < deadline, \
             "no start-up warning that PythonInterpGIL own is ignored for main_interpreter"
         time.sleep(0.1)
@@ -330,29 +317,102 @@ def test_mode_is_fixed_at_creation_and_a_conflict_warns_once(modes):
     gil = gil_modes(modes)
     assert gil["m_x"] == "own" and gil["m_y"] == "shared"
     log = modes.error_log(mark)
-    assert len(warnings_about(log, "'m_x'")) == 1, log
-    assert len(warnings_about(log, "'m_y'")) == 1, log
-    no_crashes(modes)
+    assert len(log_lines(log, "'m_x'", level="warn")) == 1, log
+    assert len(log_lines(log, "'m_y'", level="warn")) == 1, log
+    assert_no_crashes(modes)
+
+
+# ---------------------------------------------------------------------------
+# Own-GIL and shared-GIL interpreters side by side in one child, with the
+# inventory asked from an own-GIL interpreter (og1)
+
+OGMOD_PY = r'''
+import json, os, sys, time
+from mod_python import apache
+
+def handler(req):
+    arg = req.args or ""
+    out = {"interp": req.interpreter, "pid": os.getpid()}
+    if arg == "inventory":
+        out["inventory"] = apache.interpreters()
+    elif arg == "single":
+        import _testsinglephase
+    req.content_type = "application/json"
+    req.write(json.dumps(out))
+    return apache.OK
+'''
+
+MIXED_CONFIG = "\n".join([
+    location("/og1", interp="og1", gil="own", handler="ogmod"),
+    location("/og2", interp="og2", gil="own", handler="ogmod"),
+    location("/og1-shared", interp="og1", gil="shared", handler="ogmod"),
+    location("/sh1", interp="sh1", gil="shared", handler="ogmod"),
+    location("/sh2", interp="sh2", gil="shared", handler="ogmod"),
+    location("/main", interp="main_interpreter", gil="own", handler="ogmod"),
+    location("/og-debug", "PythonDebug Off", interp="og3", gil="own", handler="ogmod"),
+])
+
+
+@pytest.fixture(scope="module")
+def mixed(start_apache):
+    return start_own_gil_server(start_apache, MIXED_CONFIG, {"pylib/ogmod.py": OGMOD_PY})
+
+
+@own_gil
+def test_own_gil_interpreters_serve_requests(mixed):
+    assert get_json(mixed, "/og1")["interp"] == "og1"
+    assert get_json(mixed, "/og2")["interp"] == "og2"
+
+
+@own_gil
+def test_inventory_reports_gil_mode(mixed):
+    for path in ["/og1", "/og2", "/sh1"]:
+        get_json(mixed, path)
+    gil = gil_modes(mixed, "/og1?inventory")
+    assert gil["og1"] == "own" and gil["og2"] == "own"
+    assert gil["sh1"] == "shared"
+    assert gil["main_interpreter"] == "main"
+
+
+@own_gil
+def test_own_on_main_interpreter_is_ignored(mixed):
+    # As test_own_on_the_main_interpreter_is_ignored_with_a_warning, with the
+    # inventory seen from own-GIL interpreter og1.
+    assert get_json(mixed, "/main")["interp"] == "main_interpreter"
+    warnings = log_lines(mixed.error_log(), "PythonInterpGIL", "main_interpreter", level="warn")
+    assert warnings, "no warning that PythonInterpGIL own is ignored for main_interpreter"
+    assert gil_modes(mixed, "/og1?inventory")["main_interpreter"] == "main"
+
+
+@own_gil
+def test_existing_interpreter_keeps_its_mode_and_warns_once(mixed):
+    # As test_mode_is_fixed_at_creation_and_a_conflict_warns_once, counting
+    # every warning that names og1, quoted or not.
+    get_json(mixed, "/og1")
+    mark = mixed.log_mark()
+    assert get_json(mixed, "/og1-shared")["interp"] == "og1"
+    assert get_json(mixed, "/og1-shared")["interp"] == "og1"
+    assert gil_modes(mixed, "/og1?inventory")["og1"] == "own"
+    warnings = log_lines(mixed.error_log(mark), "og1", level="warn")
+    assert len(warnings) == 1, warnings
 
 
 # ---------------------------------------------------------------------------
 # What an own-GIL interpreter may do, and isolation between them
 
 CAPS_CONFIG = "\n".join([
-    loc("/inventory", "c_shared", None, "og::inventory"),
-    loc("/caps-own", "c_own", "own", "og::capabilities"),
-    loc("/settings-own", "c_own", "own", "og::settings"),
-    loc("/settings-shared", "c_shared", None, "og::settings"),
-    loc("/iso1", "iso1", "own", "og::isolation"),
-    loc("/iso2", "iso2", "own", "og::isolation"),
+    location("/inventory", interp="c_shared", handler="og::inventory"),
+    location("/caps-own", interp="c_own", gil="own", handler="og::capabilities"),
+    location("/settings-own", interp="c_own", gil="own", handler="og::settings"),
+    location("/settings-shared", interp="c_shared", handler="og::settings"),
+    location("/iso1", interp="iso1", gil="own", handler="og::isolation"),
+    location("/iso2", interp="iso2", gil="own", handler="og::isolation"),
 ])
 
 
 @pytest.fixture(scope="module")
 def caps(start_apache):
-    if harness.python_version() < (3, 12):
-        pytest.skip("PythonInterpGIL own needs Python >= 3.12")
-    return start_apache(CAPS_CONFIG, {"pylib/og.py": OG_PY}, mpm="event")
+    return start_own_gil_server(start_apache, CAPS_CONFIG, {"pylib/og.py": OG_PY})
 
 
 @own_gil
@@ -364,7 +424,7 @@ def test_own_gil_interpreter_runs_subprocess_threads_and_daemon_threads(caps):
     assert data["thread"] == ["c_own"]
     assert data["daemon"] is True
     assert gil_modes(caps)["c_own"] == "own"
-    no_crashes(caps)
+    assert_no_crashes(caps)
 
 
 @own_gil
@@ -424,7 +484,7 @@ REQOBJ_CONFIG = "\n".join([
     # PerDirective: the fixup (from /pd-*) and the handler (from
     # /pd-*/inner) run in two interpreters named after their sections.
     vhost("hydra.test",
-          loc("/inventory", "inv_shared", None, "og::inventory"),
+          location("/inventory", interp="inv_shared", handler="og::inventory"),
           '''<Location /pd-own>
     SetHandler mod_python
     PythonInterpGIL own
@@ -454,24 +514,22 @@ REQOBJ_CONFIG = "\n".join([
     vhost("mixed.test",
           "    PythonInterpreter early",
           "    PythonPostReadRequestHandler og::mark",
-          loc("/to-own", "late_own", "own", "og::report"),
-          loc("/to-shared", "late_shared", None, "og::report"),
-          loc("/same", None, None, "og::report")),
+          location("/to-own", interp="late_own", gil="own", handler="og::report"),
+          location("/to-shared", interp="late_shared", handler="og::report"),
+          location("/same", handler="og::report")),
     vhost("mixed-own.test",
           "    PythonInterpreter early_own",
           "    PythonInterpGIL own",
           "    PythonPostReadRequestHandler og::mark",
-          loc("/to-own", "late_own2", None, "og::report"),
-          loc("/to-shared", "late_shared2", "shared", "og::report"),
-          loc("/same", None, None, "og::report")),
+          location("/to-own", interp="late_own2", handler="og::report"),
+          location("/to-shared", interp="late_shared2", gil="shared", handler="og::report"),
+          location("/same", handler="og::report")),
 ])
 
 
 @pytest.fixture(scope="module")
 def reqobj(start_apache):
-    if harness.python_version() < (3, 12):
-        pytest.skip("PythonInterpGIL own needs Python >= 3.12")
-    return start_apache(REQOBJ_CONFIG, {"pylib/og.py": OG_PY}, mpm="event")
+    return start_own_gil_server(start_apache, REQOBJ_CONFIG, {"pylib/og.py": OG_PY})
 
 
 @own_gil
@@ -500,7 +558,7 @@ def test_request_object_is_per_request_and_interpreter(reqobj, path, host, inter
     assert data["py_attr"] == py_attr              # plain Python attribute
     assert data["note"] == note                    # Apache-backed: always shared
     assert resp.headers.get("X-Hydra-Mark") == note
-    no_crashes(reqobj)
+    assert_no_crashes(reqobj)
 
 
 @own_gil
@@ -522,12 +580,14 @@ SINGLE = "hydra_single_phase"          # tests/owngil_ext/single_phase.c
 PER_GIL = "hydra_per_interpreter_gil"  # tests/owngil_ext/per_interpreter_gil.c
 
 EXT_CONFIG = "\n".join([
-    loc("/inventory", "e_shared", None, "og::inventory"),
-    loc("/ext-own", "e_own", "own", "og::import_ext", "PythonDebug On"),
-    loc("/ext-own-quiet", "e_own_quiet", "own", "og::import_ext", "PythonDebug Off"),
-    loc("/ext-own-toplevel", "e_own_top", "own", "uses_single", "PythonDebug On"),
-    loc("/ext-shared", "e_shared", None, "og::import_ext"),
-    loc("/ext-main", "main_interpreter", None, "og::import_ext"),
+    location("/inventory", interp="e_shared", handler="og::inventory"),
+    location("/ext-own", "PythonDebug On", interp="e_own", gil="own", handler="og::import_ext"),
+    location("/ext-own-quiet", "PythonDebug Off", interp="e_own_quiet", gil="own",
+             handler="og::import_ext"),
+    location("/ext-own-toplevel", "PythonDebug On", interp="e_own_top", gil="own",
+             handler="uses_single"),
+    location("/ext-shared", interp="e_shared", handler="og::import_ext"),
+    location("/ext-main", interp="main_interpreter", handler="og::import_ext"),
 ])
 
 EXT_FILES = {
@@ -559,9 +619,7 @@ def build_extension(source, module_name, dest_dir):
 
 @pytest.fixture(scope="module")
 def ext(start_apache):
-    if harness.python_version() < (3, 12):
-        pytest.skip("PythonInterpGIL own needs Python >= 3.12")
-    server = start_apache(EXT_CONFIG, EXT_FILES, mpm="event")
+    server = start_own_gil_server(start_apache, EXT_CONFIG, EXT_FILES)
     # Built before the first request, so no interpreter has looked at pylib/ yet.
     build_extension("single_phase.c", SINGLE, server.path / "pylib")
     build_extension("per_interpreter_gil.c", PER_GIL, server.path / "pylib")
@@ -570,9 +628,7 @@ def ext(start_apache):
 
 def hint_lines(log):
     """Error-log lines that name the module and both ways out."""
-    return [l for l in log.splitlines()
-            if SINGLE in l and "PythonInterpGIL shared" in l
-            and "PythonInterpreter main_interpreter" in l]
+    return log_lines(log, SINGLE, "PythonInterpGIL shared", "PythonInterpreter main_interpreter")
 
 
 @own_gil
@@ -590,7 +646,7 @@ def test_extension_without_support_fails_with_hint_in_log_and_debug_page(ext):
     # The interpreter survives: the import fails again, others still work.
     assert ext.get("/ext-own?" + SINGLE).status == 500
     assert get_json(ext, "/ext-own?" + PER_GIL)["answer"] == 43
-    no_crashes(ext)
+    assert_no_crashes(ext)
 
 
 @own_gil
@@ -624,6 +680,17 @@ def test_extension_declaring_per_interpreter_gil_support_imports(ext):
     data = get_json(ext, "/ext-own?" + PER_GIL)
     assert (data["interp"], data["answer"]) == ("e_own", 43)
     assert gil_modes(ext)["e_own"] == "own"
+
+
+@own_gil
+def test_single_phase_extension_import_fails_with_hint(mixed):
+    # CPython's own single-phase test module, imported with PythonDebug Off.
+    mark = mixed.log_mark()
+    status, _, _ = mixed.get("/og-debug?single")
+    assert status == 500
+    log = mixed.wait_for_log("_testsinglephase", since=mark)
+    assert "PythonInterpGIL shared" in log
+    assert "PythonInterpreter main_interpreter" in log
 
 
 # ---------------------------------------------------------------------------
@@ -681,11 +748,14 @@ RELOAD_V2 = RELOAD_V1.replace("version 1", "version 2")
 
 def core_locations(suffix, interp, gil):
     return [
-        loc("/echo-" + suffix, interp, gil, "core::echo"),
-        loc("/boom-" + suffix, interp, gil, "core::boom", "PythonDebug On"),
-        loc("/cleanup-" + suffix, interp, gil, "core::cleanup"),
-        loc("/reload-" + suffix, interp, gil, "reloadme_" + suffix, "PythonAutoReload On"),
-        loc("/filtered-" + suffix, interp, gil, "core::echo", "SetOutputFilter UPPER_" + suffix),
+        location("/echo-" + suffix, interp=interp, gil=gil, handler="core::echo"),
+        location("/boom-" + suffix, "PythonDebug On", interp=interp, gil=gil,
+                 handler="core::boom"),
+        location("/cleanup-" + suffix, interp=interp, gil=gil, handler="core::cleanup"),
+        location("/reload-" + suffix, "PythonAutoReload On", interp=interp, gil=gil,
+                 handler="reloadme_" + suffix),
+        location("/filtered-" + suffix, "SetOutputFilter UPPER_" + suffix, interp=interp,
+                 gil=gil, handler="core::echo"),
         "PythonOutputFilter core::upper UPPER_" + suffix,
     ]
 
@@ -696,9 +766,9 @@ CORE_CONFIG = "\n".join(
     ["PythonInterpGIL own",
      "PythonImport og_imported k_imported",
      "PythonImport og_imported main_interpreter",
-     loc("/inventory", "k_own", None, "og::inventory"),
-     loc("/imported", "k_imported", None, "core::imported"),
-     loc("/imported-main", "main_interpreter", None, "core::imported")]
+     location("/inventory", interp="k_own", handler="og::inventory"),
+     location("/imported", interp="k_imported", handler="core::imported"),
+     location("/imported-main", interp="main_interpreter", handler="core::imported")]
     + core_locations("own", "k_own", None)
     + core_locations("shared", "k_shared", "shared"))
 
@@ -715,9 +785,7 @@ CORE_FILES = {
 
 @pytest.fixture(scope="module")
 def core(start_apache):
-    if harness.python_version() < (3, 12):
-        pytest.skip("PythonInterpGIL own needs Python >= 3.12")
-    return start_apache(CORE_CONFIG, CORE_FILES, mpm="event")
+    return start_own_gil_server(start_apache, CORE_CONFIG, CORE_FILES)
 
 
 @own_gil
@@ -769,7 +837,7 @@ def test_request_cleanup_runs_in_own_gil_interpreter(core):
             break
         time.sleep(0.05)
     assert target.read_text() == "cleaned k_own"
-    no_crashes(core)
+    assert_no_crashes(core)
 
 
 CHILD_EXIT_PY = r'''
@@ -789,11 +857,11 @@ def handler(req):
 def run_child_exit_cleanup(start_apache):
     """Registers a child-exit cleanup in own-GIL interpreter x_own, stops the
     server; returns (server, error log written while stopping)."""
-    server = start_apache(loc("/exit", "x_own", "own", "child_exit"),
+    server = start_apache(location("/exit", interp="x_own", gil="own", handler="child_exit"),
                           {"pylib/child_exit.py": CHILD_EXIT_PY}, mpm="event")
     assert server.get("/exit").body == "registered"
     mark = server.log_mark()
-    server.stop()
+    server.stop(graceful=True)
     return server, server.error_log(mark)
 
 
@@ -811,7 +879,7 @@ def test_child_exit_cleanup_logs_no_mode_warning(start_apache):
     server, log = run_child_exit_cleanup(start_apache)
     assert (server.path / "var" / "child-exit-x_own").exists(), "the cleanup did not run:\n" + log
     # Nobody configured a mode for this invocation: nothing to warn about.
-    assert warnings_about(log, "x_own") == [], log
+    assert log_lines(log, "x_own", level="warn") == [], log
 
 
 @own_gil
@@ -825,7 +893,7 @@ def test_python_import_creates_the_interpreter_with_the_server_mode(core):
     assert get_json(core, "/imported-main")["loaded_in"] == "main_interpreter"
     # Server-level own resolved to main_interpreter by PythonImport: ignored,
     # with a warning at start.
-    assert warnings_about(core.error_log(), "PythonInterpGIL", "main_interpreter")
+    assert log_lines(core.error_log(), "PythonInterpGIL", "main_interpreter", level="warn")
 
 
 @own_gil
@@ -845,22 +913,14 @@ LOAD_CLIENTS = 8
 LOAD_PER_CLIENT = 40
 
 LOAD_CONFIG = "\n".join(
-    [loc("/inventory", "l_inventory", None, "og::inventory"),
+    [location("/inventory", interp="l_inventory", handler="og::inventory"),
      "<Location /status>\n    SetHandler python-status\n</Location>"]
-    + [loc("/" + name, name, "own", "og::load") for name in LOAD_INTERPS])
+    + [location("/" + name, interp=name, gil="own", handler="og::load") for name in LOAD_INTERPS])
 
 
 @pytest.fixture(scope="module")
 def load(start_apache):
-    if harness.python_version() < (3, 12):
-        pytest.skip("PythonInterpGIL own needs Python >= 3.12")
-    return start_apache(LOAD_CONFIG, {"pylib/og.py": OG_PY}, mpm="event")
-
-
-def status_json(server):
-    resp = server.get("/status?json")
-    assert resp.status == 200, resp.body
-    return json.loads(resp.body)
+    return start_own_gil_server(start_apache, LOAD_CONFIG, {"pylib/og.py": OG_PY})
 
 
 @own_gil
@@ -911,9 +971,9 @@ def test_concurrent_load_over_four_own_gil_interpreters(load):
         assert sorted(a["n"] for a in answers) == list(range(1, per_interp + 1))
         pids |= {a["pid"] for a in answers}
     assert len(pids) == 1, "answers came from several children: %s" % pids
-    no_crashes(load)
+    assert_no_crashes(load)
 
-    status = status_json(load)
+    status = get_json(load, "/status?json")
     assert status["pid"] in pids
     rows = {e["name"]: e for e in status["interpreters"]}
     for interp in LOAD_INTERPS:
@@ -943,19 +1003,17 @@ PAR_TARGET_SECONDS = 0.05
 PAR_QUIET_OTHERS = 0.3       # cores other processes may use while we measure
 
 PAR_CONFIG = "\n".join([
-    vhost("hydra.test", loc("/inventory", "p_inventory", None, "og::inventory")),
-    vhost("own-a.test", "    PythonInterpGIL own", loc("/cpu", None, None, "og::cpu")),
-    vhost("own-b.test", "    PythonInterpGIL own", loc("/cpu", None, None, "og::cpu")),
-    vhost("shared-a.test", loc("/cpu", None, None, "og::cpu")),
-    vhost("shared-b.test", loc("/cpu", None, None, "og::cpu")),
+    vhost("hydra.test", location("/inventory", interp="p_inventory", handler="og::inventory")),
+    vhost("own-a.test", "    PythonInterpGIL own", location("/cpu", handler="og::cpu")),
+    vhost("own-b.test", "    PythonInterpGIL own", location("/cpu", handler="og::cpu")),
+    vhost("shared-a.test", location("/cpu", handler="og::cpu")),
+    vhost("shared-b.test", location("/cpu", handler="og::cpu")),
 ])
 
 
 @pytest.fixture(scope="module")
 def par(start_apache):
-    if harness.python_version() < (3, 12):
-        pytest.skip("PythonInterpGIL own needs Python >= 3.12")
-    return start_apache(PAR_CONFIG, {"pylib/og.py": OG_PY}, mpm="event")
+    return start_own_gil_server(start_apache, PAR_CONFIG, {"pylib/og.py": OG_PY})
 
 
 def process_cpu_seconds(pid):

@@ -3,8 +3,10 @@ PSP: python-api.md §16. First the translator alone (§16.1, mod_python._psp
 loaded from the package under test, no Apache), then pages served by a real
 Apache with `AddHandler mod_python .psp` + `PythonHandler mod_python.psp`
 (§16.2-§16.5): code blocks, expressions, includes, an indented if/else, a
-form variable, sessions, error pages, the PythonDebug code listing and both
-code caches.
+form variable, sessions, error pages, the PythonDebug code listing and error
+page, both code caches, and the examples of mod_python's documentation
+(the indentation rule, python-api.md §16.1: the indent of a block's last
+code line, even a comment, persists into the text that follows).
 
 The Apache runs one child per MPM, so the in-memory cache is always the
 same one.
@@ -99,6 +101,89 @@ def test_code_block_at_column_zero_ends_the_block():
     assert render(page) == "[0][1][2]end"
 
 
+def test_end_marker_on_its_own_line_keeps_the_last_code_lines_indent():
+    # Upstream's rule: `%>` at the start of a line does not reset the
+    # indent, so the text belongs to the loop (it used to render once).
+    page = "<%\nfor i in range(3):\n    x = i * 2\n%>[<%= x %>]<%\n%>end"
+    assert render(page) == "[0][2][4]end"
+
+
+def test_a_one_line_block_inside_a_loop_stays_in_the_loop():
+    page = "<%\nfor i in range(2):\n%>a<% y = i %>b<%= y %><%\n%>."
+    assert render(page) == "ab0ab1."
+
+
+def test_an_empty_line_before_the_end_marker_ends_the_block():
+    page = "<%\nfor i in range(2):\n    pass\n\n%>once"
+    assert render(page) == "once"
+
+
+def test_a_one_line_compound_statement_before_the_end_marker():
+    assert render("<%\nfor i in range(3):%><%= i %><%\n%>!") == "012!"
+
+
+# The examples of mod_python's documentation (the psp module, "Python code
+# can be used to output parts of the page conditionally or in loops").
+
+DOC_PRIMITIVE = """<html>
+<%
+import time
+%>
+Hello world, the time is: <%=time.strftime("%Y-%m-%d, %H:%M:%S")%>
+</html>
+"""
+
+DOC_INDENT_PERSISTS = """<html>
+<%
+for n in range(3):
+    # This indent will persist
+%>
+<p>This paragraph will be
+repeated 3 times.</p>
+<%
+# This line will cause the block to end
+%>
+This line will only be shown once.<br>
+</html>
+"""
+
+DOC_COLON = """<html>
+<%
+for n in range(3):
+%>
+<p>This paragraph will be
+repeated 3 times.</p>
+<%
+%>
+This line will only be shown once.<br>
+</html>
+"""
+
+DOC_OUTPUT = ("<html>\n" + "\n<p>This paragraph will be\nrepeated 3 times.</p>\n" * 3
+              + "\nThis line will only be shown once.<br>\n</html>\n")
+
+
+def test_documentation_primitive_page():
+    out = render(DOC_PRIMITIVE)
+    assert re.fullmatch(r"<html>\n\nHello world, the time is: "
+                        r"\d{4}-\d\d-\d\d, \d\d:\d\d:\d\d\n</html>\n", out), out
+
+
+def test_documentation_example_the_indent_of_a_comment_line_persists():
+    assert render(DOC_INDENT_PERSISTS) == DOC_OUTPUT
+
+
+def test_documentation_example_a_trailing_colon_and_an_empty_block():
+    assert render(DOC_COLON) == DOC_OUTPUT
+
+
+def test_documentation_translation_of_the_comment_example():
+    source = _psp.parsestring(DOC_INDENT_PERSISTS)
+    assert ('for n in range(3):\n    # This indent will persist\n    req.write("""\n<p>'
+            in source)
+    assert '# This line will cause the block to end\nreq.write("""\nThis line' in source
+
+
 def test_indented_if_else_with_text_in_both_branches():
     page = "<%\nif flag:\n%>yes<%\nelse:\n%>no<%\n%>!"
     assert render(page, flag=True) == "yes!"
@@ -176,6 +261,16 @@ psp.redirect("/elsewhere")
 
 PLAIN_PSP = "plain <%= 40 + 2 %>\n"
 
+APPLY_PSP = """<%
+def pick(a, b="none", req=None):
+    return "%s|%s|%s|%s" % (a, type(a).__name__, b, req is not None)
+# (a line at column 0 ends the def: otherwise the text would be its body)
+%><%= psp.apply_data(pick) %>"""
+
+FAILING_PSP = """before<%
+raise KeyError("psp page failure")
+%>after"""
+
 STRING_PY = r'''
 from mod_python import apache, psp
 
@@ -219,6 +314,11 @@ FILES = {
     "htdocs/nodebug/plain.psp": PLAIN_PSP,
     "htdocs/dbmcache/plain.psp": PLAIN_PSP,
     "htdocs/memcache/plain.psp": PLAIN_PSP,
+    "htdocs/doc_indent.psp": DOC_INDENT_PERSISTS,
+    "htdocs/doc_colon.psp": DOC_COLON,
+    "htdocs/failing.psp": FAILING_PSP,
+    "htdocs/apply.psp": APPLY_PSP,
+    "htdocs/nodebug/failing.psp": FAILING_PSP,
     "pylib/psp_string.py": STRING_PY,
 }
 
@@ -243,14 +343,15 @@ def test_page_with_code_expressions_include_if_else_form_and_session(server):
     assert "comment" not in body
     assert "Hello Ada!\n" in body
     assert 'many "quoted" \\n\n' in body and "few" not in body
-    assert "012\n" in body
-    assert "visits=0\n" in body
+    # The loop's last code line is indented and `%>` starts a line, so the
+    # text after it is the loop's body (upstream's rule): it repeats.
+    assert body.endswith("0\nvisits=0\n1\nvisits=0\n2\nvisits=0\n"), body
 
     again = server.get("/page.psp?count=1", headers={"Cookie": _session_cookie(resp)})
     assert again.status == 200, again.body
     assert "Hello nobody!" in again.body
     assert "few\n" in again.body and "many" not in again.body
-    assert "visits=1\n" in again.body
+    assert again.body.endswith("0\nvisits=1\n"), again.body
 
 
 def test_error_page_runs_with_the_exception_and_the_same_session(server):
@@ -285,6 +386,37 @@ def test_debug_url_ending_in_underscore_lists_code_and_source(server):
 def test_underscore_url_without_debug_is_not_found(server):
     assert server.get("/nodebug/plain.psp").body == "plain 42\n"
     assert server.get("/nodebug/plain.psp_").status == 404
+
+
+@pytest.mark.parametrize("page", ["doc_indent", "doc_colon"])
+def test_documentation_examples_served_by_apache(server, page):
+    resp = server.get("/%s.psp" % page)
+    assert resp.status == 200, resp.body
+    assert resp.body == DOC_OUTPUT
+
+
+def test_apply_data_calls_with_form_fields_and_req(server):
+    assert server.get("/apply.psp?a=%C3%A9").body == "\u00e9|str|none|True"
+    resp = server.post("/apply.psp", "a=x&b=y",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.body == "x|str|y|True"
+
+
+def test_failing_page_with_python_debug_shows_the_error_page(server):
+    resp = server.get("/failing.psp")
+    assert resp.status == 500
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert 'Mod_python error: &quot;PythonHandler mod_python.psp&quot;' in resp.body \
+        or 'Mod_python error: "PythonHandler mod_python.psp"' in resp.body
+    assert "KeyError" in resp.body and "psp page failure" in resp.body
+    assert "failing.psp" in resp.body
+
+
+def test_failing_page_without_python_debug_is_a_plain_500(server):
+    resp = server.get("/nodebug/failing.psp")
+    assert resp.status == 500
+    assert "psp page failure" not in resp.body
+    assert "KeyError" in server.error_log()
 
 
 def test_page_from_a_string_with_vars(server):

@@ -19,6 +19,8 @@ import time
 
 import pytest
 
+from harness import get_json, get_ok
+
 LOCKS_PY = r'''
 import json, os, time
 import _apache
@@ -155,12 +157,6 @@ def server(start_apache, mpm):
     return start_apache(CONFIG, FILES, mpm=mpm)
 
 
-def get_json(server, path, **kw):
-    resp = server.get(path, **kw)
-    assert resp.status == 200, resp.body
-    return json.loads(resp.body), resp
-
-
 def fnv1a_index(key, count):
     value = 0x811C9DC5
     for byte in str(key).encode("utf-8"):
@@ -178,14 +174,14 @@ def test_parent_logs_how_many_session_mutexes_it_creates(server):
 
 
 def test_mutex_count_is_the_option_capped_by_max_clients(server):
-    data, _ = get_json(server, "/locks/count")
+    data = get_json(server, "/locks/count")
     assert data["count"] == EXPECTED[server.mpm][0]
 
 
 def test_every_child_sees_the_same_mutex_count(server):
     counts = set()
     for _ in range(6):
-        data, _ = get_json(server, "/locks/count")
+        data = get_json(server, "/locks/count")
         counts.add(data["count"])
     assert counts == {EXPECTED[server.mpm][0]}
 
@@ -229,7 +225,7 @@ def test_concurrent_holders_of_one_mutex_take_turns(server):
 
 
 def test_trylock_reports_a_held_mutex_as_busy(server):
-    data, _ = get_json(server, "/locks/trylock")
+    data = get_json(server, "/locks/trylock")
     assert data == {"while_held": False, "after": True, "dbm": True}
 
 
@@ -239,12 +235,12 @@ def test_key_picks_the_same_stable_mutex_in_every_process(server, key):
     """index = FNV-1a(UTF-8 of str(key)) mod (n-1) + 1: computable here,
     so the same in every child (deviation from upstream's hash())."""
     for _ in range(3):  # under prefork, more than one child answers
-        data, _ = get_json(server, "/locks/keymap?key=" + _quote(key))
+        data = get_json(server, "/locks/keymap?key=" + _quote(key))
         assert data["busy"] == [fnv1a_index(key, data["count"])]
 
 
 def test_bad_arguments_raise(server):
-    data, _ = get_json(server, "/locks/errors")
+    data = get_json(server, "/locks/errors")
     assert data == {"index_too_big": "ValueError", "index_negative": "ValueError",
                     "not_a_server": "TypeError", "trylock_too_big": "ValueError",
                     "unlock_too_big": "ValueError"}
@@ -268,12 +264,13 @@ def _cookie(resp):
 @pytest.mark.parametrize("path,kind", [("/filesession/session", "FileSession"),
                                        ("/dbmsession/session", "DbmSession")])
 def test_session_round_trip_across_requests(server, path, kind):
-    first, resp = get_json(server, path)
+    resp = get_ok(server, path)
+    first = json.loads(resp.body)
     assert first["type"] == kind
     assert first["new"] is True and first["n"] == 1
     cookie = _cookie(resp)
     for n in (2, 3, 4):  # under prefork these reach different children
-        data, _ = get_json(server, path, headers={"Cookie": cookie})
+        data = get_json(server, path, headers={"Cookie": cookie})
         assert (data["id"], data["new"], data["n"]) == (first["id"], False, n)
     assert "has no session mutexes" not in server.error_log()
 
@@ -285,10 +282,10 @@ def test_graceful_restart_recreates_the_mutexes(server):
     os.kill(server.pid, signal.SIGUSR1)
     server.wait_for_log(r"Creating \d+ session mutexes", since=mark, timeout=20)
     server.wait_for_log(r"resuming normal operations", since=mark, timeout=20)
-    data, _ = get_json(server, "/locks/count")
+    data = get_json(server, "/locks/count")
     assert data["count"] == EXPECTED[server.mpm][0]
-    data, _ = get_json(server, "/locks/hold")
+    data = get_json(server, "/locks/hold")
     assert data["end"] - data["start"] >= 1.0
-    data, _ = get_json(server, "/locks/trylock")
+    data = get_json(server, "/locks/trylock")
     assert data == {"while_held": False, "after": True, "dbm": True}
     assert not server.crash_lines(since=mark)

@@ -10,7 +10,7 @@ that mod_include's error text is easy to find in a body.
 
 import pytest
 
-from harness import ApacheServer
+from harness import ApacheServer, get_body
 
 ERR = "[ssi-error]"
 DEFAULT_ERR = "[an error occurred while processing this directive]"
@@ -151,63 +151,57 @@ def server(mpm):
         yield server
 
 
-def body_of(server, path):
-    status, _, body = server.get(path)
-    assert status == 200, body
-    return body
-
-
 # -- eval and exec ------------------------------------------------------------
 
 def test_eval_writes_str_of_the_result_in_place_of_the_tag(server):
-    assert body_of(server, "/eval.shtml") == "before 3 after\n"
+    assert get_body(server, "/eval.shtml") == "before 3 after\n"
 
 
 def test_eval_of_none_writes_nothing(server):
-    assert body_of(server, "/eval_none.shtml") == "[]\n"
+    assert get_body(server, "/eval_none.shtml") == "[]\n"
 
 
 def test_eval_of_a_str_writes_it_unquoted(server):
-    assert body_of(server, "/eval_str.shtml") == "[aaa]\n"
+    assert get_body(server, "/eval_str.shtml") == "[aaa]\n"
 
 
 def test_exec_output_written_with_filter_write_replaces_the_tag(server):
-    assert body_of(server, "/exec.shtml") == "before from exec after\n"
+    assert get_body(server, "/exec.shtml") == "before from exec after\n"
 
 
 def test_exec_runs_a_multi_line_block_starting_at_column_0(server):
-    assert body_of(server, "/exec_block.shtml") == "[012]\n"
+    assert get_body(server, "/exec_block.shtml") == "[012]\n"
 
 
 def test_exec_code_with_crlf_and_trailing_blanks_is_normalised(server):
-    assert body_of(server, "/exec_crlf.shtml") == "[012]\n"
+    assert get_body(server, "/exec_crlf.shtml") == "[012]\n"
 
 
 def test_attribute_value_is_entity_decoded(server):
-    assert body_of(server, "/entities.shtml") == "[<b>]\n"
+    assert get_body(server, "/entities.shtml") == "[<b>]\n"
 
 
 # -- output position ------------------------------------------------------------
 
 def test_several_tags_each_land_between_their_neighbours(server):
-    assert body_of(server, "/several.shtml") == "A1B2C3D\n"
+    assert get_body(server, "/several.shtml") == "A1B2C3D\n"
 
 
 def test_output_stays_in_place_around_large_text(server):
-    body = body_of(server, "/big.shtml")
+    body = get_body(server, "/big.shtml")
     assert body == BIG + "MID" * 5000 + BIG + "END\n"
 
 
 def test_flush_inside_a_tag_does_not_move_its_output(server):
-    assert body_of(server, "/flush.shtml") == "[ab]\n"
+    assert get_body(server, "/flush.shtml") == "[ab]\n"
 
 
 def test_tag_in_an_included_document_lands_inside_the_include(server):
-    assert body_of(server, "/include.shtml") == "A[inner]B\n"
+    assert get_body(server, "/include.shtml") == "A[inner]B\n"
 
 
 def test_tags_in_a_python_handlers_output_run_inside_req_write(server):
-    assert body_of(server, "/handler/page") == ("one handler two\n"
+    assert get_body(server, "/handler/page") == ("one handler two\n"
                                                 "three handler and tag four\n"
                                                 "handler sees: handler and tag\n")
 
@@ -215,50 +209,50 @@ def test_tags_in_a_python_handlers_output_run_inside_req_write(server):
 # -- globals --------------------------------------------------------------------
 
 def test_globals_persist_across_tags_of_one_request(server):
-    assert body_of(server, "/globals.shtml") == "[21][][40]\n"
+    assert get_body(server, "/globals.shtml") == "[21][][40]\n"
 
 
 def test_globals_do_not_persist_across_requests(server):
     for _ in range(3):
-        assert body_of(server, "/counter.shtml") == "[1]\n"
+        assert get_body(server, "/counter.shtml") == "[1]\n"
 
 
 def test_namespace_is_req_ssi_globals_with_file_and_filter(server):
-    body = body_of(server, "/namespace.shtml")
+    body = get_body(server, "/namespace.shtml")
     expected = "[True][%s/htdocs/namespace.shtml][includes][True]\n" % server.path
     assert body == expected
 
 
 def test_ssi_globals_prepared_by_a_fixup_handler_are_used(server):
-    assert body_of(server, "/fixup/page.shtml") == "[set by the fixup]\n"
+    assert get_body(server, "/fixup/page.shtml") == "[set by the fixup]\n"
 
 
 def test_each_tag_gets_its_own_filter_and_the_global_is_reset_after(server):
     # A new filter object per tag; between tags globals["filter"] is None.
-    assert body_of(server, "/filter_cleared.shtml") == "[False][True]\n"
+    assert get_body(server, "/filter_cleared.shtml") == "[False][True]\n"
 
 
 def test_filter_kept_from_an_earlier_tag_refuses_to_write(server):
-    assert body_of(server, "/stale_filter.shtml") == "[ValueError]\n"
+    assert get_body(server, "/stale_filter.shtml") == "[ValueError]\n"
 
 
 def test_filter_disable_leaves_mod_include_working(server):
-    assert body_of(server, "/disable.shtml") == "[][still here]\n"
+    assert get_body(server, "/disable.shtml") == "[][still here]\n"
 
 
 def test_filter_read_in_a_tag_finds_no_input(server):
-    assert body_of(server, "/read.shtml") == "[]\n"
+    assert get_body(server, "/read.shtml") == "[]\n"
 
 
 def test_tag_uses_the_configured_interpreter(server):
-    assert body_of(server, "/named/page.shtml") == "[ssi_named]\n"
+    assert get_body(server, "/named/page.shtml") == "[ssi_named]\n"
 
 
 # -- errors -----------------------------------------------------------------------
 
 def test_raising_tag_is_replaced_by_the_error_text_and_logged(server):
     mark = server.log_mark()
-    body = body_of(server, "/raises.shtml")
+    body = get_body(server, "/raises.shtml")
     # what the tag wrote before it raised goes too; later tags still run;
     # no traceback in the page although PythonDebug is On
     assert body == "before %s after next tag\n" % ERR
@@ -271,20 +265,20 @@ def test_raising_tag_is_replaced_by_the_error_text_and_logged(server):
 
 def test_syntax_error_in_eval_gives_the_error_text(server):
     mark = server.log_mark()
-    assert body_of(server, "/syntax.shtml") == "before %s after\n" % ERR
+    assert get_body(server, "/syntax.shtml") == "before %s after\n" % ERR
     server.wait_for_log(r"includes %s/htdocs/syntax\.shtml: .*SyntaxError" % server.path,
                         since=mark)
 
 
 def test_error_text_is_mod_includes_configured_message(server):
     mark = server.log_mark()
-    assert body_of(server, "/default_msg/page.shtml") == "before %s after\n" % DEFAULT_ERR
+    assert get_body(server, "/default_msg/page.shtml") == "before %s after\n" % DEFAULT_ERR
     server.wait_for_log(r"SyntaxError", since=mark)
 
 
 def test_includes_noexec_refuses_the_tag(server):
     mark = server.log_mark()
-    assert body_of(server, "/noexec/page.shtml") == "before %s after\n" % ERR
+    assert get_body(server, "/noexec/page.shtml") == "before %s after\n" % ERR
     server.wait_for_log(r"#python used but not allowed in %s/htdocs/noexec/page\.shtml"
                         % server.path, since=mark)
 
@@ -298,14 +292,14 @@ def test_includes_noexec_refuses_the_tag(server):
 ])
 def test_tag_needs_exactly_one_non_empty_eval_or_exec(server, page, problem):
     mark = server.log_mark()
-    assert body_of(server, "/%s.shtml" % page) == "before %s after\n" % ERR
+    assert get_body(server, "/%s.shtml" % page) == "before %s after\n" % ERR
     server.wait_for_log(r"#python: %s in %s/htdocs/%s\.shtml" % (problem, server.path, page),
                         since=mark)
 
 
 def test_tags_are_ignored_where_mod_include_is_not_printing(server):
     mark = server.log_mark()
-    assert body_of(server, "/not_printing.shtml") == "abc\n"
+    assert get_body(server, "/not_printing.shtml") == "abc\n"
     log = server.error_log(since=mark)
     assert "must not run" not in log and "#python" not in log
 

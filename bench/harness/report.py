@@ -77,10 +77,10 @@ def interp_cost_tables(result):
     out = ["### (c) interpreter cost: one event child, PythonInterpPerDirectory over 50 folders\n"]
     out.append(table(
         ["target", "GIL", "RSS MiB: none", "1 interp", "10", "50", "MiB per interp (10→50)",
-         "PSS MiB per interp", "new-interpreter request ms", "warm request ms"],
+         "PSS MiB per interp", "CPU ms per interp", "new-interpreter request ms", "warm request ms"],
         [[s["label"], s["gil"], fmt(s["rss_mib_0"], 1), fmt(s["rss_mib_1"], 1), fmt(s["rss_mib_10"], 1),
           fmt(s["rss_mib_50"], 1), fmt(s["rss_mib_per_interp"], 2), fmt(s["pss_mib_per_interp"], 2),
-          fmt(s["cold_ms"], 1), fmt(s["warm_ms"], 2)] for s in rows],
+          fmt(s["cpu_ms_per_interp"], 1), fmt(s["cold_ms"], 1), fmt(s["warm_ms"], 2)] for s in rows],
     ))
     out.append("")
     return "\n".join(out)

@@ -36,9 +36,14 @@ def others_can_reach(path):
 
 
 class Stage:
-    def __init__(self, keep=False):
+    def __init__(self, keep=False, bytecode=True, hydra_package=None):
         self.root = tempfile.mkdtemp(prefix="hydra-bench-", dir="/tmp")
         self.keep = keep
+        # False: neither the Hydra package nor the handlers are byte-compiled,
+        # and the children (www-data) cannot write __pycache__ here, like a
+        # package run from a source tree they cannot write.
+        self.bytecode = bytecode
+        self.hydra_package = hydra_package or os.path.join(REPO_DIR, "python", "mod_python")
         self._instances = 0
         self._python_homes = {}
         os.chmod(self.root, 0o755)
@@ -99,7 +104,7 @@ class Stage:
 
     def compile_apps(self, python):
         """Byte-compile the handlers for one Python, so no child pays for compiling them."""
-        if python and python not in self._compiled_apps_for:
+        if python and python not in self._compiled_apps_for and self.bytecode:
             _compile(python, self.apps)
             self._compiled_apps_for.add(python)
 
@@ -109,11 +114,12 @@ class Stage:
         if not os.path.isdir(dest):
             os.makedirs(dest)
             shutil.copytree(
-                os.path.join(REPO_DIR, "python", "mod_python"),
+                self.hydra_package,
                 os.path.join(dest, "mod_python"),
                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
             )
-            _compile(python_info.executable, dest)
+            if self.bytecode:
+                _compile(python_info.executable, dest)
             _open_up(dest)
         return dest
 

@@ -65,10 +65,12 @@ class StaticFile(Target):
 class ModPythonApi(Target):
     """Hydra or Debian's mod_python 3.5: LoadModule python_module, mod_python directives."""
 
-    def __init__(self, key, label, so, gil="", python=None, hydra=True):
+    def __init__(self, key, label, so, gil="", python=None, hydra=True, directives=""):
         super().__init__()
         self.key, self.label, self.so, self.gil, self.hydra = key, label, so, gil, hydra
         self.python = python or linked_python(so)
+        # Server-level lines for Hydra only (bench/run.py --hydra-directives).
+        self.directives = directives if hydra else ""
 
     def prepare(self, stage):
         """Stage what the children read; set PYTHONPATH/PYTHONHOME for Hydra only
@@ -81,7 +83,7 @@ class ModPythonApi(Target):
                 self.env["PYTHONHOME"] = home
 
     def load(self, stage):
-        return f"LoadModule python_module {self.so}"
+        return f"LoadModule python_module {self.so}" + (f"\n{self.directives}" if self.directives else "")
 
     def _handler(self, stage, module, indent="    "):
         lines = [

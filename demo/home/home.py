@@ -15,6 +15,7 @@ try:
   curl http://{host}/teams/blue/
   curl http://{host}/reports/
   curl http://{host}/fast/            (Python >= 3.12 builds)
+  curl http://{host}/pool/            (a pool of 2 replicas on Python >= 3.12 builds)
   curl 'http://{host}/status?json'
 """
 
@@ -26,10 +27,11 @@ def inventory_lines():
         return []
     lines = ["", "interpreters in this child:"]
     for info in interpreters():
-        lines.append(
-            "  %-45s gil=%-6s requests=%s"
-            % (info.get("name"), info.get("gil"), info.get("requests"))
-        )
+        line = "  %-45s gil=%-6s requests=%s" % (info.get("name"), info.get("gil"), info.get("requests"))
+        # A pool lists one row per replica (PythonInterpPool, see /pool/).
+        if info.get("pool", 1) > 1:
+            line += " replica=%s of %s" % (info.get("replica"), info.get("pool"))
+        lines.append(line)
     return lines
 
 

@@ -88,12 +88,29 @@ def _cookie_pairs(header):
             yield name, value
 
 
+def _bytes(text):
+    """str as UTF-8; strings from Apache may carry surrogate escapes for
+    bytes that were not UTF-8, which go back to those bytes."""
+    if isinstance(text, str):
+        return text.encode("utf-8", "surrogateescape")
+    return bytes(text)
+
+
 def _sign(secret, name, value):
     if not secret:
         raise CookieError("Cannot sign without a secret")
-    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-    message = ("%s%s" % (name, value)).encode("utf-8")
-    return hmac.new(key, message, "md5").hexdigest()
+    message = _bytes("%s%s" % (name, value))
+    return hmac.new(_bytes(secret), message, "md5").hexdigest()
+
+
+def _unsigned(name, value, secret):
+    """`value` without its signature, or None if it is not signed with
+    `secret` (too short, wrong, not text, or no secret at all)."""
+    if not isinstance(value, str) or len(value) < 32 or not secret:
+        return None
+    signature, text = value[:32], value[32:]
+    expected = _sign(secret, name, text)
+    return text if hmac.compare_digest(_bytes(signature), expected.encode("ascii")) else None
 
 
 class Cookie:
@@ -115,6 +132,7 @@ class Cookie:
     def __init__(self, name, value, **attributes):
         self.name = name
         self.value = value
+        self.__data__ = {}  # for subclasses (SignedCookie keeps its secret here)
         for key, attr_value in attributes.items():
             # Upstream quirk kept: keyword names are lower-cased, so
             # commentURL can only be set by assignment.
@@ -151,18 +169,11 @@ class Cookie:
         return "<%s: %s>" % (self.__class__.__name__, str(self))
 
     @classmethod
-    def _from_wire(cls, name, value):
-        cookie = cls.__new__(cls)
-        cookie.name = name
-        cookie.value = value
-        return cookie
-
-    @classmethod
     def parse(cls, str, names=None):
-        """Parses a Cookie request header into a dict name -> cookie. Names
+        """Parses a Cookie request header into a dict name -> cookie, each
+        made with the class's constructor, `cls(name, value)`. Names
         starting with '$' are skipped; a later duplicate wins."""
-        return {name: cls._from_wire(name, value)
-                for name, value in _wanted_pairs(str, names)}
+        return {name: cls(name, value) for name, value in _wanted_pairs(str, names)}
 
 
 def _wanted_pairs(header, names):
@@ -181,11 +192,10 @@ class SignedCookie(Cookie):
 
     def __init__(self, name, value, secret=None, **attributes):
         Cookie.__init__(self, name, value, **attributes)
-        self.__data__ = {"secret": secret}
+        self.__data__["secret"] = secret
 
     def _secret(self):
-        data = getattr(self, "__data__", None) or {}
-        return data.get("secret")
+        return (getattr(self, "__data__", None) or {}).get("secret")
 
     def hexdigest(self, text):
         return _sign(self._secret(), self.name, text)
@@ -194,33 +204,34 @@ class SignedCookie(Cookie):
         text = "%s" % (self.value,)
         return self.hexdigest(text) + text
 
-    @classmethod
-    def _verified(cls, name, value, secret):
-        """The value without its signature, or None if the signature is bad."""
-        if len(value) < 32:
-            return None
-        signature, text = value[:32], value[32:]
-        expected = _sign(secret, name, text)
-        return text if hmac.compare_digest(signature, expected) else None
-
-    @classmethod
-    def _decode(cls, name, text):
-        return text
+    def unsign(self, secret):
+        """Checks that self.value (as received: signature, then value) is
+        signed with `secret`; if so the value loses its signature and the
+        secret is kept for sending the cookie back. CookieError if not."""
+        text = _unsigned(self.name, self.value, secret)
+        if text is None:
+            raise CookieError("Incorrectly Signed Cookie: %s=%s" % (self.name, self.value))
+        self.value = text
+        self.__data__["secret"] = secret
 
     @classmethod
     def parse(cls, str, secret, mismatch=Cookie.DOWNGRADE, names=None):
+        """Like Cookie.parse, then unsign() with `secret`. A cookie that does
+        not verify (or, for MarshalCookie, does not decode) is, by
+        `mismatch`: EXCEPTION, CookieError raised; IGNORE, left out;
+        DOWNGRADE (default), returned as a plain Cookie with the value as
+        received."""
         result = {}
         for name, value in _wanted_pairs(str, names):
-            text = cls._verified(name, value, secret)
-            if text is None:
+            cookie = cls(name, value)
+            try:
+                cookie.unsign(secret)
+            except CookieError:
                 if mismatch == Cookie.EXCEPTION:
-                    raise CookieError("Incorrectly Signed Cookie: %s=%s" % (name, value))
+                    raise
                 if mismatch == Cookie.IGNORE:
                     continue
-                result[name] = Cookie._from_wire(name, value)
-                continue
-            cookie = cls._from_wire(name, cls._decode(name, text))
-            cookie.__data__ = {"secret": secret}
+                cookie = Cookie(name, value)
             result[name] = cookie
         return result
 
@@ -234,16 +245,22 @@ class MarshalCookie(SignedCookie):
         text = base64.b64encode(marshal.dumps(self.value)).decode("ascii")
         return self.hexdigest(text) + text
 
-    @classmethod
-    def _decode(cls, name, text):
+    def unsign(self, secret):
+        """SignedCookie.unsign, then the value is decoded (base64, marshal);
+        CookieError if either fails, with the value left as received."""
+        received = self.value
+        SignedCookie.unsign(self, secret)
+        text = self.value
         try:
             data = base64.b64decode(text.encode("ascii"), validate=False)
         except (binascii.Error, ValueError, UnicodeError):
-            raise CookieError("Cannot base64 Decode Cookie: %s=%s" % (name, text))
+            self.value = received
+            raise CookieError("Cannot base64 Decode Cookie: %s=%s" % (self.name, received))
         try:
-            return marshal.loads(data)
-        except (EOFError, ValueError, TypeError):
-            raise CookieError("Cannot Unmarshal Cookie: %s=%s" % (name, text))
+            self.value = marshal.loads(data)
+        except Exception:  # EOFError, ValueError, TypeError: not marshal data
+            self.value = received
+            raise CookieError("Cannot Unmarshal Cookie: %s=%s" % (self.name, received))
 
 
 def add_cookie(req, cookie, value="", **attributes):
@@ -252,7 +269,14 @@ def add_cookie(req, cookie, value="", **attributes):
         cookie = Cookie(cookie, value, **attributes)
     if "Set-Cookie" not in req.headers_out:
         req.headers_out.add("Cache-Control", 'no-cache="set-cookie"')
-    req.headers_out.add("Set-Cookie", str(cookie))
+    text = str(cookie)
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        # Header values must be Latin-1 text or bytes: send such a value as
+        # the UTF-8 bytes it arrived as (surrogate escapes included).
+        text = _bytes(text)
+    req.headers_out.add("Set-Cookie", text)
 
 
 def get_cookies(req, Class=Cookie, **kw):

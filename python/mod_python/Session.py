@@ -81,7 +81,7 @@ class _SessionLocks:
     def _warn_once(self, server):
         if not self._warned:
             self._warned = True
-            apache.log_error("mod_python.Session: _apache has no session mutexes; "
+            apache.log_error("HYDRA0504: mod_python.Session: _apache has no session mutexes; "
                              "sessions are locked per process only", apache.APLOG_WARNING,
                              server)
 
@@ -471,7 +471,7 @@ class FileSession(BaseSession):
                 "grace_period": self._grace_period,
                 "cleanup_time_limit": self._cleanup_time_limit}
         self._req.register_cleanup(filesession_cleanup, data)
-        self._req.log_error("FileSession: registered filesession cleanup.", apache.APLOG_NOTICE)
+        self._req.log_error("HYDRA0505: FileSession: registered filesession cleanup.", apache.APLOG_NOTICE)
 
     def do_load(self):
         taken = self._own_lock()
@@ -484,8 +484,15 @@ class FileSession(BaseSession):
                 return None
             except (EOFError, pickle.UnpicklingError, ValueError):
                 return None  # a damaged file is a missing session
-            # The mtime tells the fast cleanup when the session was last used.
-            os.utime(path, None)
+            # The mtime tells the fast cleanup when the session was last used;
+            # an expired session is not being used (upstream touches only
+            # live ones too), so the cleanup may still delete it.
+            try:
+                live = time.time() - data["_accessed"] <= data["_timeout"]
+            except (KeyError, TypeError):
+                live = False
+            if live:
+                os.utime(path, None)
             return data
         finally:
             self._own_unlock(taken)
@@ -602,7 +609,7 @@ def filesession_cleanup(data):
         return
     lock_path = os.path.join(sess_dir, ".mp_sess.lck")
     if not _take_cleanup_lock(lock_path):
-        apache.log_error("FileSession cleanup: another cleanup is running, skipped.",
+        apache.log_error("HYDRA0506: FileSession cleanup: another cleanup is running, skipped.",
                          apache.APLOG_NOTICE, server)
         return
     started = time.time()
@@ -623,7 +630,7 @@ def filesession_cleanup(data):
                 break
         elapsed = time.time() - started
         status.write(index if scanned < 256 else 0, expired, total, elapsed)
-        apache.log_error("FileSession cleanup: %d of %d sessions expired, %.3f seconds"
+        apache.log_error("HYDRA0507: FileSession cleanup: %d of %d sessions expired, %.3f seconds"
                          % (expired, total, elapsed), apache.APLOG_NOTICE, server)
     finally:
         try:
@@ -689,4 +696,9 @@ def Session(req, sid=0, secret=None, timeout=0, lock=1):
         return DbmSession(req, sid=sid, secret=secret, timeout=timeout, lock=lock)
     if session_type == "MemorySession":
         return MemorySession(req, sid=sid, secret=secret, timeout=timeout, lock=lock)
+    if session_type in ("RedisSession", "MemcachedSession"):
+        # Shared stores for several nodes: mod_python/_session_stores.py.
+        from . import _session_stores
+        return getattr(_session_stores, session_type)(req, sid=sid, secret=secret,
+                                                      timeout=timeout, lock=lock)
     raise Exception("Unknown session type %s" % session_type)

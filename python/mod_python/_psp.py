@@ -15,16 +15,21 @@ The translation, in short:
   ``<%@ include file="path" %>`` translates the file in place, sharing the
   open text literal.
 * ``<% code %>`` copies the code as written (the first ``%>`` ends it) and
-  then reopens a text literal at the *current indent*: the leading blanks
-  of the block's last line, plus one tab when the code's last character is
-  a colon. So text after a block opener belongs to that block, and a later
-  block whose last line is at column 0 ends it. A block without a newline
-  is followed by ``;``, so a one-line block stays one statement.
+  then reopens a text literal at the *current indent*, upstream's rule:
+  the indent starts empty at ``<%``; after each newline in the code the
+  blanks that begin the next line become the indent (an empty line or one
+  starting with code resets it), except that ``%>`` at the very start of a
+  line keeps the indent of the line before. So the indent of the block's
+  last code line, even a comment, persists into the following text, and a
+  later block whose last line is at column 0 ends the indented block. One
+  tab is added when the code's last character is a colon. A block without
+  a newline is followed by ``;``, so a one-line block stays on the line.
 
 Two leniencies, each affecting only pages upstream turns into invalid
 Python: blanks before ``%>`` on the block's last line are not emitted a
 second time in front of the next write, and a block whose last line holds
-code gets a ``;`` before the next write instead of running into it.
+code gets a ``;`` before the next write instead of running into it
+(unless that code ends in a colon: ``for x in y:%>`` stays one line).
 Trailing blanks after a colon do not hide the colon either.
 
 Pages are read as UTF-8 (Latin-1 when they are not valid UTF-8); the
@@ -159,20 +164,42 @@ class _Translator:
 
     def _code_with_indent(self, code):
         """The block as emitted, followed by the blanks that put the next
-        write at the current indent."""
+        write at the current indent (upstream's rule, python-api.md §16.1).
+
+        The indent starts empty at each `<%`. After each newline in the
+        code, the blanks that begin the next line become the indent; an
+        empty line, or a line that starts with code, resets it; but `%>`
+        at the very start of a line keeps the indent of the line before.
+        So the indent of the block's last code line, even a comment line,
+        persists into the text that follows, and a block whose last line is
+        at column 0 ends an indented block. A trailing colon adds a tab."""
+        lines = code.split("\n")
         after_colon = code.rstrip(" \t\n").endswith(":")
-        newline = code.rfind("\n")
-        if newline < 0:
-            separator = ";"
+        if len(lines) == 1:
+            # No newline: the write follows on the same line, after a ';'.
+            # (A one-line `if x:` block stays invalid, as upstream.)
+            return code + ";" + ("\t" if after_colon else "")
+        indent = ""
+        for number, line in enumerate(lines[1:], 1):
+            if number == len(lines) - 1 and line == "":
+                break  # `%>` at the start of a line: the indent stays
+            indent = _BLANKS.match(line).group(0)
+        last_line = lines[-1]
+        if not last_line.strip(" \t"):
+            # Nothing or only blanks before `%>`: the indent is emitted once,
+            # here (leniency: upstream emits such blanks twice, an
+            # IndentationError).
+            code = code[:len(code) - len(last_line)]
+            separator = indent
+        elif last_line.rstrip(" \t").endswith(":"):
+            # `for x in y:%>text`: one line, the write is the loop's body.
+            separator = ""
         else:
-            last_line = code[newline + 1:]
-            self.indent = _BLANKS.match(last_line).group(0)
-            if last_line == self.indent:
-                code = code[:newline + 1]  # the indent is emitted once, below
-                separator = ""
-            else:
-                separator = ";"
-        return code + separator + self.indent + ("\t" if after_colon else "")
+            # Code right before `%>` (leniency: upstream runs the write
+            # into it, a SyntaxError).
+            separator = ";"
+        self.indent = indent
+        return code + separator + ("\t" if after_colon else "")
 
 
 def parse(filename, dir=None):

@@ -12,10 +12,13 @@ the way are enforced (HTTP Basic authentication).
 """
 
 import base64
+import copy
 import dis
 import os
 import re
+import threading
 import types
+import weakref
 
 from . import apache, cache, util
 
@@ -33,7 +36,7 @@ class PageCache(cache.ModuleCache):
             return None
         opened = cache.ModuleCache.check(self, key, name, entry)
         if opened is not None and debug and req is not None:
-            req.log_error("Publisher %s page %s" % ("reloading" if built else "loading", name),
+            req.log_error("HYDRA0508: Publisher %s page %s" % ("reloading" if built else "loading", name),
                           apache.APLOG_NOTICE)
         return opened
 
@@ -63,60 +66,271 @@ def _publishable(obj):
 # Authentication and authorisation (§13.4)
 
 _AUTH_NAMES = ("__auth__", "__access__", "__auth_realm__")
-# Instructions that may sit between the constant and the store of a
-# nested `def`: the function is made from the code object constant.
-_FUNCTION_MAKING = {"MAKE_FUNCTION", "SET_FUNCTION_ATTRIBUTE", "EXTENDED_ARG", "NOP", "CACHE"}
-
-
-def _local_definitions(function):
-    """The values of __auth__, __access__ and __auth_realm__ defined inside
-    `function`'s body, without running it: a store to one of those names
-    right after a constant (or after a nested `def`, whose code object is a
-    constant) gives that constant, or a function made from that code bound
-    to `function`'s globals. Any other store gives _UNREADABLE."""
-    found = {}
-    previous = []
-    for instruction in dis.get_instructions(function.__code__):
-        if instruction.opname in ("STORE_FAST", "STORE_DEREF", "STORE_NAME") \
-                and instruction.argval in _AUTH_NAMES:
-            found[instruction.argval] = _stored_constant(previous, function)
-        previous.append(instruction)
-    return found
-
 
 _NOTHING = object()     # not defined
 _UNREADABLE = object()  # defined, but its value cannot be known without running the code
 
 
-def _stored_constant(previous, function):
-    made_function = False
-    for instruction in reversed(previous):
-        if instruction.opname in _FUNCTION_MAKING:
-            made_function = made_function or instruction.opname == "MAKE_FUNCTION"
-            continue
-        if instruction.opname != "LOAD_CONST":
-            return _UNREADABLE  # e.g. a dict or list display
-        value = instruction.argval
-        if isinstance(value, types.CodeType):
-            if not made_function:
-                return _UNREADABLE
+class _MadeFunction:
+    """On the simulated stack: a function made from a code constant by a
+    nested `def` (MAKE_FUNCTION), with the defaults it was given."""
+
+    def __init__(self, code):
+        self.code = code
+        self.defaults = None
+        self.kwdefaults = None
+        self.unreadable = False  # a closure, or defaults not known
+
+    def build(self, function):
+        if self.unreadable or self.code.co_freevars:
+            return _UNREADABLE  # needs cells of the enclosing call: cannot be rebuilt
+        try:
+            made = types.FunctionType(self.code, function.__globals__, self.code.co_name,
+                                      self.defaults)
+        except (TypeError, ValueError):
+            return _UNREADABLE
+        if self.kwdefaults is not None:
+            made.__kwdefaults__ = self.kwdefaults
+        return made
+
+
+# MAKE_FUNCTION / SET_FUNCTION_ATTRIBUTE flags
+_FN_DEFAULTS, _FN_KWDEFAULTS, _FN_ANNOTATIONS, _FN_CLOSURE = 0x01, 0x02, 0x04, 0x08
+_NO_OPS = {"NOP", "RESUME", "CACHE", "EXTENDED_ARG"}
+_STORES = {"STORE_FAST", "STORE_DEREF", "STORE_NAME", "STORE_GLOBAL"}
+
+
+def _known(*values):
+    return all(value is not _UNREADABLE and not isinstance(value, _MadeFunction)
+               for value in values)
+
+
+class _StackSimulation:
+    """Reads the values a function body stores into __auth__, __access__
+    and __auth_realm__ by running its bytecode symbolically, in order, with
+    a stack of known values: constants, tuples / lists / sets / dicts built
+    from constants, unpacking of those, and functions made by nested `def`s.
+    Everything else pushes _UNREADABLE. Where control flow can join (a jump
+    or exception target) every value on the stack becomes _UNREADABLE, and
+    a name stored more than once is _UNREADABLE: so a value is only
+    "known" when every path that reaches its store computes the same one.
+    Opcode-independent where it matters: an instruction it does not model
+    only costs knowledge, never gives a wrong value."""
+
+    def __init__(self, code):
+        self.code = code
+        self.stack = []
+        self.stores = {}  # name -> [values stored]
+
+    def pop(self):
+        return self.stack.pop() if self.stack else _UNREADABLE
+
+    def pop_many(self, count):
+        values = [self.pop() for _ in range(count)]
+        values.reverse()
+        return values
+
+    def forget(self):
+        self.stack = [_UNREADABLE] * len(self.stack)
+
+    def store(self, name, value):
+        if name in _AUTH_NAMES:
+            self.stores.setdefault(name, []).append(value)
+
+    def run(self):
+        bytecode = dis.Bytecode(self.code)
+        joins = {entry.target for entry in getattr(bytecode, "exception_entries", ())}
+        for instruction in bytecode:
+            if instruction.is_jump_target or instruction.offset in joins:
+                self.forget()
+            self.step(instruction)
+        return self.stores
+
+    def step(self, ins):
+        op, arg, argval = ins.opname, ins.arg, ins.argval
+        if op in _NO_OPS:
+            return
+        if op == "LOAD_CONST":
+            self.stack.append(argval)
+        elif op in ("BUILD_TUPLE", "BUILD_LIST", "BUILD_SET"):
+            items = self.pop_many(arg)
+            kind = {"BUILD_TUPLE": tuple, "BUILD_LIST": list, "BUILD_SET": set}[op]
             try:
-                return types.FunctionType(value, function.__globals__)
-            except (TypeError, ValueError):
-                return _UNREADABLE  # needs a closure: cannot be rebuilt
-        return value
-    return _UNREADABLE
+                self.stack.append(kind(items) if _known(*items) else _UNREADABLE)
+            except TypeError:  # an unhashable set member
+                self.stack.append(_UNREADABLE)
+        elif op in ("LIST_EXTEND", "SET_UPDATE") and arg >= 1:
+            items = self.pop()
+            target = self.stack[-arg] if len(self.stack) >= arg else _UNREADABLE
+            if _known(items, target) and isinstance(target, (list, set)):
+                try:
+                    (target.extend if isinstance(target, list) else target.update)(items)
+                except TypeError:
+                    self.stack[-arg] = _UNREADABLE
+            elif len(self.stack) >= arg:
+                self.stack[-arg] = _UNREADABLE
+        elif op == "BUILD_CONST_KEY_MAP":
+            keys = self.pop()
+            values = self.pop_many(arg)
+            ok = _known(keys, *values) and isinstance(keys, tuple) and len(keys) == arg
+            self.stack.append(dict(zip(keys, values)) if ok else _UNREADABLE)
+        elif op == "BUILD_MAP":
+            items = self.pop_many(2 * arg)
+            ok = _known(*items)
+            try:
+                self.stack.append(dict(zip(items[::2], items[1::2])) if ok else _UNREADABLE)
+            except TypeError:
+                self.stack.append(_UNREADABLE)
+        elif op in ("DICT_UPDATE", "DICT_MERGE") and arg >= 1:
+            items = self.pop()
+            if len(self.stack) >= arg:
+                target = self.stack[-arg]
+                if _known(items, target) and isinstance(target, dict) and isinstance(items, dict):
+                    target.update(items)
+                else:
+                    self.stack[-arg] = _UNREADABLE
+        elif op == "UNPACK_SEQUENCE":
+            value = self.pop()
+            if _known(value) and isinstance(value, (tuple, list)) and len(value) == arg:
+                self.stack.extend(reversed(value))
+            else:
+                self.stack.extend([_UNREADABLE] * arg)
+        elif op == "MAKE_FUNCTION":
+            self.make_function(arg)
+        elif op == "SET_FUNCTION_ATTRIBUTE":
+            made = self.pop()
+            value = self.pop()
+            if isinstance(made, _MadeFunction):
+                self.set_function_attribute(made, arg, value)
+                self.stack.append(made)
+            else:
+                self.stack.append(_UNREADABLE)
+        elif op in _STORES:
+            self.store(argval, self.pop())
+        elif op == "STORE_FAST_STORE_FAST":
+            first, second = argval
+            self.store(first, self.pop())
+            self.store(second, self.pop())
+        elif op == "STORE_FAST_LOAD_FAST":
+            self.store(argval[0], self.pop())
+            self.stack.append(_UNREADABLE)
+        elif op == "POP_TOP":
+            self.pop()
+        else:
+            self.unmodelled(ins)
+
+    def make_function(self, flags):
+        code = self.pop()
+        made = _MadeFunction(code) if isinstance(code, types.CodeType) else None
+        # 3.11 / 3.12: the flags say what lies under the code object; 3.13
+        # has no argument and uses SET_FUNCTION_ATTRIBUTE instead.
+        for flag in (_FN_CLOSURE, _FN_ANNOTATIONS, _FN_KWDEFAULTS, _FN_DEFAULTS):
+            if flags and flags & flag:
+                value = self.pop()
+                if made is not None:
+                    self.set_function_attribute(made, flag, value)
+        self.stack.append(made if made is not None else _UNREADABLE)
+
+    @staticmethod
+    def set_function_attribute(made, flag, value):
+        if flag == _FN_CLOSURE:
+            made.unreadable = True
+        elif flag == _FN_DEFAULTS:
+            if _known(value) and isinstance(value, tuple):
+                made.defaults = value
+            else:
+                made.unreadable = True
+        elif flag == _FN_KWDEFAULTS:
+            if _known(value) and isinstance(value, dict):
+                made.kwdefaults = value
+            else:
+                made.unreadable = True
+
+    def unmodelled(self, ins):
+        """Any other instruction: the values it touches are unknown; only
+        the stack depth is kept (its net effect when it falls through)."""
+        try:
+            effect = dis.stack_effect(ins.opcode, ins.arg, jump=False)
+        except (ValueError, TypeError):
+            effect = 0
+        self.forget()
+        if effect < 0:
+            del self.stack[max(0, len(self.stack) + effect):]
+        else:
+            self.stack.extend([_UNREADABLE] * effect)
+
+
+def _defined_names(code):
+    """The auth names `code` may assign: its local and cell variables other
+    than parameters (the rule does not depend on how the compiler stores)."""
+    parameters = code.co_argcount + code.co_kwonlyargcount
+    parameters += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)  # *args, **kw
+    params = set(code.co_varnames[:parameters])
+    names = set(code.co_varnames) | set(code.co_cellvars)
+    return {name for name in _AUTH_NAMES if name in names}, params
+
+
+_definitions_cache = weakref.WeakKeyDictionary()  # code -> {name: stored value}
+_definitions_lock = threading.Lock()
+
+
+def _code_definitions(code):
+    with _definitions_lock:
+        cached = _definitions_cache.get(code)
+    if cached is not None:
+        return cached
+    names, params = _defined_names(code)
+    found = {}
+    if names:
+        stores = _StackSimulation(code).run()
+        for name in names:
+            values = stores.get(name)
+            if not values:
+                if name not in params:
+                    found[name] = _UNREADABLE  # a local never stored plainly (del, for, with ...)
+            elif len(values) == 1:
+                found[name] = values[0]
+            else:
+                found[name] = _UNREADABLE  # stored on several paths: depends on the run
+    with _definitions_lock:
+        _definitions_cache[code] = found
+    return found
+
+
+def _local_definitions(function):
+    """The values of __auth__, __access__ and __auth_realm__ defined inside
+    `function`'s body, found without running it (python-api.md §13.4): any
+    of the three names among the code's local or cell variables counts as
+    a definition, and its value is the constant it is assigned (through any
+    store instruction, tuple unpacking included), or a function made from a
+    nested `def`, bound to `function`'s globals. A value that cannot be
+    known is _UNREADABLE, which denies access."""
+    found = {}
+    for name, value in _code_definitions(function.__code__).items():
+        if isinstance(value, _MadeFunction):
+            value = value.build(function)
+        elif value is not _UNREADABLE:
+            value = copy.deepcopy(value)  # the page may not change what the cache holds
+        found[name] = value
+    return found
 
 
 def _auth_objects(obj):
-    """(realm or None, __auth__ or _NOTHING, __access__ or _NOTHING)."""
+    """(realm or None, __auth__ or _NOTHING, __access__ or _NOTHING).
+
+    For a function or method the definitions inside its body come first
+    (upstream's rule); (deviation) attributes set on the function object
+    (page.__auth__ = ...) count too, as mod_python's documentation says."""
     if isinstance(obj, (types.FunctionType, types.MethodType)):
         function = obj.__func__ if isinstance(obj, types.MethodType) else obj
         if not isinstance(function, types.FunctionType):
             return None, _NOTHING, _NOTHING
         found = _local_definitions(function)
-        realm = found.get("__auth_realm__")
-        return (None if realm is _UNREADABLE else realm, found.get("__auth__", _NOTHING),
+        attributes = getattr(function, "__dict__", {})
+        for name in _AUTH_NAMES:
+            if name not in found and name in attributes:
+                found[name] = attributes[name]
+        return (found.get("__auth_realm__"), found.get("__auth__", _NOTHING),
                 found.get("__access__", _NOTHING))
     return (getattr(obj, "__auth_realm__", None), getattr(obj, "__auth__", _NOTHING),
             getattr(obj, "__access__", _NOTHING))
@@ -138,11 +352,12 @@ def _basic_credentials(req):
 
 
 def _deny_unreadable(req, obj, name):
-    """An __auth__ / __access__ whose value cannot be read from the function
-    body (a dict or list display, a nested function with a closure) denies
-    access: failing open would publish what it was meant to protect."""
-    req.log_error("mod_python.publisher: cannot evaluate %s defined inside %s "
-                  "(only constants and plain nested functions can be); access denied"
+    """An __auth__ / __access__ / __auth_realm__ whose value cannot be read
+    from the function body (computed, stored on several paths, a nested
+    function with a closure) denies access: failing open would publish
+    what it was meant to protect."""
+    req.log_error("HYDRA0509: mod_python.publisher: cannot evaluate %s defined inside %s "
+                  "(its value is only known by running the function); access denied"
                   % (name, getattr(obj, "__qualname__", obj)), apache.APLOG_WARNING)
     return False
 
@@ -151,6 +366,9 @@ def process_auth(req, obj, realm="unknown", user=None, passwd=None):
     """Enforces the __auth__ / __access__ of `obj`; returns the (realm, user,
     passwd) to carry on to the next object of the traversal."""
     found_realm, auth, access = _auth_objects(obj)
+    if found_realm is _UNREADABLE:
+        _deny_unreadable(req, obj, "__auth_realm__")
+        raise apache.SERVER_RETURN(apache.HTTP_FORBIDDEN)
     if auth is _UNREADABLE:
         auth = _deny_unreadable(req, obj, "__auth__")
     if access is _UNREADABLE:
@@ -199,7 +417,7 @@ def resolve_object(req, obj, object_str, realm=None, user=None, passwd=None):
     the traversal rules and authentication at every step."""
     for position, name in enumerate(object_str.split(".")):
         if name.startswith("_"):
-            req.log_error("Cannot traverse %s in %s because it starts with an underscore"
+            req.log_error("HYDRA0510: Cannot traverse %s in %s because it starts with an underscore"
                           % (name, req.unparsed_uri), apache.APLOG_WARNING)
             raise apache.SERVER_RETURN(apache.HTTP_FORBIDDEN)
         if position > 0 and not _traversable(obj):
@@ -290,5 +508,5 @@ def handler(req):
     published = publish_object(req, obj)
 
     if not published and req._bytes_queued == 0 and req.next is None and debug:
-        req.log_error("mod_python.publisher: nothing to publish.")
+        req.log_error("HYDRA0511: mod_python.publisher: nothing to publish.")
     return apache.OK

@@ -4,8 +4,9 @@ function with form fields as arguments, and redirects (python-api.md §12).
 FieldStorage keeps mod_python 3.5's Python 3 types on purpose, because
 applications and tests depend on them: query-string fields are str,
 url-encoded POST fields are bytes (names included), multipart names are
-str and their values bytes. apply_fs_data() decodes bytes names so that
-POSTed fields reach the function (recommended deviation).
+str and their values bytes. apply_fs_data() (and so the publisher and
+psp.apply_data) passes one type whatever the encoding (deviation): text
+fields as str names and values decoded UTF-8, uploads as their Field.
 """
 
 import io
@@ -476,22 +477,36 @@ def _accepted_arguments(obj):
     return set(names), bool(code.co_flags & _CO_VARKEYWORDS)
 
 
+def _text(data):
+    """Form bytes as str: UTF-8 (what browsers send for UTF-8 pages), bytes
+    that are not UTF-8 kept as surrogate escapes."""
+    return data.decode("utf-8", "surrogateescape")
+
+
 def _argument(field):
     """(name, value) under which a field is passed to a function.
 
-    (deviation) Url-encoded POST fields have bytes names, which upstream
-    never matched, so POSTed fields silently went missing. They are passed
-    as the same field in a query string would be: name decoded Latin-1,
-    value decoded UTF-8 (StringField already checked it is UTF-8).
-    Multipart fields keep upstream's types (str name, bytes value); an
-    upload is passed as the Field itself."""
-    if isinstance(field, Field):
-        return field.name, field
-    name, value = field.name, field.value
+    (deviation) One rule whatever the form's encoding (docs/migrating.md):
+    names and values of text fields are str, decoded UTF-8, the same for a
+    query string, an url-encoded body and a multipart body; an upload is
+    passed as its Field (value bytes, .filename, .file). Upstream passes
+    str for query strings, bytes values for multipart text fields, and
+    never matches url-encoded names (bytes), so POSTed fields went missing.
+    FieldStorage itself keeps upstream's types (python-api.md §12.1)."""
+    name = field.name
     if isinstance(name, bytes):
-        name = name.decode("latin-1")
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
+        name = _text(name)
+    elif isinstance(name, str) and not name.isascii():
+        # multipart names are decoded Latin-1 by parse_header(): undo that
+        try:
+            name = name.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            pass
+    if isinstance(field, Field):
+        return name, field
+    value = field.value
+    if isinstance(value, (bytes, bytearray)):
+        value = _text(bytes(value))
     return name, value
 
 

@@ -1,7 +1,12 @@
 """Version and installation facts of this mod_python implementation.
 
-``version`` must equal HYDRA_MP_VERSION in src/hydra.h: the C module warns
-about a mismatch when it starts an interpreter. The other names describe a
+``version`` is the mod_python API this implements; ``hydra_version`` is
+Hydra's own release. This file is where both are set: HYDRA_MP_VERSION and
+HYDRA_VERSION in src/hydra.h, the top entry of debian/changelog (the Debian
+package) and the newest release in CHANGELOG.md follow it, and
+scripts/check-version.sh, run by ``make lint`` and by the package build,
+fails when one of them differs (the C module also warns about a
+``version`` mismatch when it starts an interpreter). The other names describe a
 Debian httpd installation; tests and the configuration generator use them.
 The httpd and APR versions are read from the development headers when they
 are installed, so they follow the machine rather than a hard-coded guess.
@@ -11,6 +16,7 @@ import os
 import sys
 
 version = "3.5.0"
+hydra_version = "0.1.0"
 
 HTTPD = "/usr/sbin/apache2"
 LIBEXECDIR = "/usr/lib/apache2/modules"

@@ -11,8 +11,10 @@ use has no such methods, the same behaviour is provided here from the
 request's attributes, subprocess_env and add_cgi_vars().
 
 (deviation) Environment values are PEP 3333 native strings: the raw bytes
-decoded as Latin-1, so applications can recover the original bytes; and
-start_response sets req.status, which upstream forgets.
+decoded as Latin-1, so applications can recover the original bytes;
+start_response sets req.status, which upstream forgets, and refuses a
+second call without exc_info; wsgi.input can be iterated (a thin wrapper
+over the request while the request object itself cannot).
 """
 
 import re
@@ -34,17 +36,18 @@ def handler(req):
                                   log=config.get("PythonDebug") == "1")
     application = module.__dict__.get(callable_name or "application")
     if not application:
-        req.log_error("WSGI handler: %s (%r) not found, declining." % (_APPLICATION, app_spec),
+        req.log_error("HYDRA0512: WSGI handler: %s (%r) not found, declining." % (_APPLICATION, app_spec),
                       apache.APLOG_WARNING)
         return apache.DECLINED
 
     environ = _environ(req)
     if environ is None:
-        req.log_error("WSGI handler: req.uri (%r) does not start with %s (%r), declining."
+        req.log_error("HYDRA0513: WSGI handler: req.uri (%r) does not start with %s (%r), declining."
                       % (req.uri, _BASE_URI, options.get(_BASE_URI)), apache.APLOG_WARNING)
         return apache.DECLINED
 
-    start_response = getattr(req, "wsgi_start_response", None) or StartResponse(req)
+    start_response = OnceStartResponse(getattr(req, "wsgi_start_response", None)
+                                       or StartResponse(req))
     response = application(environ, start_response)
     try:
         for chunk in response:
@@ -63,9 +66,44 @@ def handler(req):
 
 def _environ(req):
     build = getattr(req, "build_wsgi_env", None)
-    if build is not None:
-        return build()
-    return build_wsgi_env(req)
+    environ = build() if build is not None else build_wsgi_env(req)
+    if environ is not None and not hasattr(type(environ.get("wsgi.input")), "__iter__"):
+        environ["wsgi.input"] = Input(req)
+    return environ
+
+
+class Input:
+    """wsgi.input when the request object cannot be iterated: the request
+    body as PEP 3333 wants it (read, readline, readlines and iteration over
+    lines), every other attribute the request's own, so code written for
+    mod_python's wsgi.input (the request itself) keeps working."""
+
+    def __init__(self, req):
+        self._req = req
+
+    def read(self, size=-1):
+        return self._req.read(-1 if size is None else size)
+
+    def readline(self, size=-1):
+        return self._req.readline(-1 if size is None else size)
+
+    def readlines(self, hint=-1):
+        return self._req.readlines(-1 if hint is None else hint)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self._req.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def __getattr__(self, name):
+        return getattr(self._req, name)
+
+    def __repr__(self):
+        return "<mod_python.wsgi.Input of %r>" % (self._req,)
 
 
 def _base_uri(req):
@@ -122,7 +160,31 @@ def build_wsgi_env(req):
 
 
 # ---------------------------------------------------------------------------
-# start_response (§18.3), for request objects without wsgi_start_response
+# start_response (§18.3)
+
+class OnceStartResponse:
+    """PEP 3333's rule around the request's start_response: a second call
+    without exc_info is an error (raised into the application, so the
+    request becomes a 500 if nothing was sent yet) instead of adding a
+    second set of headers."""
+
+    def __init__(self, start_response):
+        self._start_response = start_response
+        self.started = False
+
+    def __call__(self, status, headers, exc_info=None):
+        if self.started and not exc_info:
+            raise RuntimeError("start_response() called a second time without exc_info "
+                               "(PEP 3333)")
+        if exc_info:
+            write = self._start_response(status, headers, exc_info)
+        else:
+            write = self._start_response(status, headers)
+        self.started = True
+        return write
+
+
+# For request objects without wsgi_start_response
 
 _STATUS_CODE = re.compile(r"\s*(\d+)")
 

@@ -11,14 +11,15 @@
 #ifndef HYDRA_OBJECTS_H
 #define HYDRA_OBJECTS_H
 
-#include "../hydra.h"
-#include "../config.h"
-#include "../reqctx.h"
-#include "apache_module.h"
+#include "hydra.h"
+#include "core/interp.h"
+#include "glue/glue_config.h"
+#include "objects/obj_apache_module.h"
+#include "objects/obj_request_state.h"
 #include "apr_file_info.h"
 
 /* Type specs, one per object file. */
-extern PyType_Spec hydra_table_spec;      /* table.c: "_apache.mp_table", exposed as _apache.table */
+extern PyType_Spec hydra_table_spec; /* table.c: "_apache.mp_table", exposed as _apache.table */
 extern PyType_Spec hydra_table_iter_spec; /* table.c */
 extern PyType_Spec hydra_request_spec;    /* request.c: "mp_request" */
 extern PyType_Spec hydra_server_spec;     /* server.c: "mp_server" */
@@ -30,12 +31,10 @@ extern PyType_Spec hydra_finfo_spec;      /* finfo.c: "mp_finfo" */
 /* A live view of `t`. `owner` (may be NULL) is kept alive by the view; use
  * it when the table belongs to an object's pool. */
 PyObject *table_wrap(hydra_apache_state *st, apr_table_t *t, PyObject *owner);
-/* The apr_table_t behind a table object (NULL + TypeError if not one). */
-apr_table_t *table_get_apr(hydra_apache_state *st, PyObject *obj);
 
 /* request.c ----------------------------------------------------------- */
-/* The Python request object for `r`. Called only by reqctx.c, which caches
- * the result; everyone else goes through reqctx_request_object(). */
+/* The Python request object for `r`. Called only by dispatch_reqctx.c,
+ * which caches the result; everyone else asks it (obj_services). */
 PyObject *request_object_new(hydra_apache_state *st, request_rec *r, hydra_reqctx *ctx);
 
 /* server.c / connection.c --------------------------------------------- */
@@ -53,7 +52,8 @@ PyObject *hlist_object_new(hydra_apache_state *st, hydra_hlist *hl, PyObject *ow
 
 /* finfo.c ------------------------------------------------------------- */
 /* A copy of `fi` (mp_finfo); `live` non-NULL makes it a view of that struct. */
-PyObject *finfo_object_new(hydra_apache_state *st, const apr_finfo_t *fi, apr_finfo_t *live, PyObject *owner);
+PyObject *finfo_object_new(hydra_apache_state *st, const apr_finfo_t *fi, apr_finfo_t *live,
+                           PyObject *owner);
 /* apr_finfo_t behind an mp_finfo (NULL + TypeError if not one). */
 const apr_finfo_t *finfo_object_get(hydra_apache_state *st, PyObject *obj);
 
@@ -79,10 +79,6 @@ extern PyMethodDef hydra_lock_functions[];
  * Returns None (new ref) or NULL + exception. */
 PyObject *hydra_log_python_message(PyObject *message, int level, server_rec *s, conn_rec *c,
                                    request_rec *r);
-/* Registers callable(data) to run at child exit in interpreter
- * `interp_name`. 0, or -1 + exception. */
-int hydra_child_cleanup_register(const char *interp_name, server_rec *s, PyObject *callable,
-                                 PyObject *data);
 /* util_qs.c: parse_qs / parse_qsl (C, api §12.4) */
 PyObject *hydra_parse_qs(PyObject *module, PyObject *args, PyObject *kw);
 PyObject *hydra_parse_qsl(PyObject *module, PyObject *args, PyObject *kw);

@@ -18,9 +18,9 @@ APR_DECLARE_OPTIONAL_FN(PyObject *, mp_get_request_object, (request_rec *));
 
 static int probe_handler(request_rec *r)
 {
-    APR_OPTIONAL_FN_TYPE(mp_acquire_interpreter) *acquire;
-    APR_OPTIONAL_FN_TYPE(mp_release_interpreter) *release;
-    APR_OPTIONAL_FN_TYPE(mp_get_request_object) *get_request;
+    APR_OPTIONAL_FN_TYPE(mp_acquire_interpreter) * acquire;
+    APR_OPTIONAL_FN_TYPE(mp_release_interpreter) * release;
+    APR_OPTIONAL_FN_TYPE(mp_get_request_object) * get_request;
     PyObject *req, *name;
     const char *text = "no request object";
 

@@ -10,6 +10,9 @@ budget without editing code:
   HYDRA_RELIABILITY=1         run this directory at all
   HYDRA_RESTARTS=30           graceful restarts per MPM
   HYDRA_SOAK_SECONDS=120      length of the soak run
+  HYDRA_SOAK_GLIBC_TUNABLES=glibc.malloc.tcache_count=0
+                              the soak child's GLIBC_TUNABLES; empty: glibc's
+                              defaults (docs/memory.md)
   HYDRA_LEAK_REQUESTS=10000   requests of the reference-leak check
   HYDRA_RELIABILITY_LOG=path  append every reported number as a JSON line
 

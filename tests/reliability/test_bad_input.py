@@ -19,7 +19,7 @@ import random
 
 import pytest
 
-from harness import ApacheServer
+from harness import ApacheServer, location
 import rawhttp
 
 BADMOD_PY = r'''
@@ -67,21 +67,12 @@ def noread(req):
 '''
 
 
-def location(path, handler, extra=""):
-    return '''<Location %s>
-    SetHandler mod_python
-    PythonInterpreter bad
-    PythonHandler badmod::%s
-    %s
-</Location>''' % (path, handler, extra)
-
-
 CONFIG = "\n".join([
-    location("/bad", "echo"),
-    location("/bad/body", "body"),
-    location("/bad/raw", "body_uncaught"),
-    location("/bad/noread", "noread"),
-    location("/bad/limited", "body", "LimitRequestBody 10000"),
+    location("/bad", interp="bad", handler="badmod::echo"),
+    location("/bad/body", interp="bad", handler="badmod::body"),
+    location("/bad/raw", interp="bad", handler="badmod::body_uncaught"),
+    location("/bad/noread", interp="bad", handler="badmod::noread"),
+    location("/bad/limited", "LimitRequestBody 10000", interp="bad", handler="badmod::body"),
 ])
 
 FILES = {"pylib/badmod.py": BADMOD_PY}

@@ -38,7 +38,7 @@ import time
 
 import pytest
 
-from harness import ApacheServer
+from harness import ApacheServer, get_json, location
 import procfs
 
 FAULTS_PY = r'''
@@ -147,24 +147,15 @@ def path(current):
 '''
 
 
-def location(path, handler, interp="faults", extra=""):
-    return '''<Location %s>
-    SetHandler mod_python
-    PythonInterpreter %s
-    PythonHandler %s
-    %s
-</Location>''' % (path, interp, handler, extra)
-
-
 HANDLERS = ["ok", "boom", "ret_str", "ret_none", "ret_float", "recurse", "deep_repr",
             "deep_json", "gone", "gone_uncaught", "hang", "spin"]
 
 CONFIG = "\n".join(
-    [location("/" + h, "faultmod::" + h) for h in HANDLERS]
-    + [location("/other", "faultmod::ok", interp="bystander"),
-       location("/fragile", "faultmod::ok", interp="fragile"),
-       location("/pathy", "faultmod::ok", interp="pathy",
-                extra='PythonPath "__import__(\'pathcheck\').path(sys.path)"')])
+    [location("/" + h, interp="faults", handler="faultmod::" + h) for h in HANDLERS]
+    + [location("/other", interp="bystander", handler="faultmod::ok"),
+       location("/fragile", interp="fragile", handler="faultmod::ok"),
+       location("/pathy", 'PythonPath "__import__(\'pathcheck\').path(sys.path)"',
+                interp="pathy", handler="faultmod::ok")])
 
 FILES = {
     "pylib/faultmod.py": FAULTS_PY,
@@ -182,19 +173,13 @@ def server(mpm):
         (server.path / "var" / "release").write_text("")
 
 
-def ok(server, path="/ok"):
-    resp = server.get(path)
-    assert resp.status == 200, resp
-    return json.loads(resp.body)
-
-
 @pytest.fixture(scope="module")
 def baseline(server):
-    return ok(server)
+    return get_json(server, "/ok")
 
 
 def assert_same_process_still_serves(server, baseline):
-    after = ok(server)
+    after = get_json(server, "/ok")
     assert after["interp"] == "faults" and after["pid"] == baseline["pid"], (baseline, after)
     assert not server.crash_lines()
 
@@ -259,7 +244,7 @@ def test_handler_that_never_returns_blocks_only_its_own_request(server, baseline
     t0 = time.monotonic()
     for _ in range(20):
         assert_same_process_still_serves(server, baseline)
-        assert ok(server, "/other")["interp"] == "bystander"
+        assert get_json(server, "/other")["interp"] == "bystander"
     assert time.monotonic() - t0 < 10.0
     release.write_text("")
 
@@ -296,7 +281,7 @@ def failed_creations(server, baseline):
         t0 = time.monotonic()
         while time.monotonic() - t0 < FAILING_SECONDS:
             statuses.append(server.get("/fragile").status)
-            bystander_ok = bystander_ok and ok(server)["interp"] == "faults"
+            bystander_ok = bystander_ok and get_json(server, "/ok")["interp"] == "faults"
             time.sleep(0.1)
         rss_after = procfs.rss_kib(child)
     finally:
@@ -345,7 +330,7 @@ def test_pythonpath_that_raises_gives_500_and_is_evaluated_again(server, baselin
         assert "hydra-fault-pythonpath" in server.error_log(mark)
     finally:
         flag.unlink()
-    after = ok(server, "/pathy")
+    after = get_json(server, "/pathy")
     assert after["interp"] == "pathy"
     assert after["path0"] == str(server.path / "pylib" / "pathdir")
     assert not server.crash_lines()

@@ -14,12 +14,10 @@ Counted, after gc.collect(), in the handler's own interpreter:
                   mp_hlist still alive (only the counting request's own)
 """
 
-import json
-
 import pytest
 
 import budget
-from harness import ApacheServer
+from harness import ApacheServer, get_json
 from load import LoadGenerator, Planned
 
 WARMUP_REQUESTS = 2000
@@ -97,9 +95,7 @@ def plan(thread, n):
 
 
 def counts(server):
-    resp = server.get("/leak/counts")
-    assert resp.status == 200, resp
-    return json.loads(resp.body)
+    return get_json(server, "/leak/counts")
 
 
 def run(server, total):

@@ -19,11 +19,9 @@ interpreter '<name>' ... PythonMaxInterpreters (N)", while the existing
 interpreters keep serving.
 """
 
-import json
-
 import pytest
 
-from harness import ApacheServer
+from harness import ApacheServer, get_json
 import procfs
 
 SECMOD_PY = r'''
@@ -116,9 +114,7 @@ PythonMaxInterpreters %d
 
 
 def inventory(server):
-    resp = server.get("/status?json")
-    assert resp.status == 200, resp
-    data = json.loads(resp.body)
+    data = get_json(server, "/status?json")
     entries = data["interpreters"] if isinstance(data, dict) else data
     return sorted(e["name"] for e in entries)
 
