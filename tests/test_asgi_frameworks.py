@@ -301,11 +301,11 @@ def test_fastapi_streaming_response_arrives_spread_out(server):
 
 def test_fastapi_background_task_runs_after_the_response(server):
     name = "bg-%s-%d" % (server.mpm, time.monotonic_ns())
-    started = time.monotonic()
     resp = server.post("/api/background/%s" % name, b"", host=FAST)
-    elapsed = time.monotonic() - started
     assert resp.status == 200 and json.loads(resp.body) == {"queued": name}
-    assert elapsed < 0.45  # the task sleeps 0.5 s after the response
+    # The task sleeps 0.5 s before it writes its file: had the response
+    # waited for the task, the file would be there already. (No bound on the
+    # request's own duration: a busy machine may take longer than 0.5 s.)
     assert not (server.path / "var" / name).exists()
     assert wait_for_file(server.path / "var" / name)
 
@@ -358,8 +358,10 @@ def test_fastapi_concurrent_clients_overlap(server):
     assert errors == [] and wrong == []
     serial = clients * per_client * 0.05
     if server.mpm == "event":
-        # One child, one loop: the awaits of different requests overlap.
-        assert wall < serial / 4, (wall, serial)
+        # One child, one loop: the awaits of different requests overlap
+        # (run one after another they would take `serial`; half of it
+        # leaves a slow machine, or ASan, ample CPU time per request).
+        assert wall < serial / 2, (wall, serial)
     assert_no_crashes(server)
 
 

@@ -388,8 +388,12 @@ def test_a_child_that_exits_takes_its_rows_away(start_apache):
         scrape = Scrape(srv)
         live = scrape.pids()
         counted = requests_by_pid(scrape, "mt_app")
+        # A replacement child is in hydra_children from its start but
+        # has rows (a pid) only once its Python is up: wait for both.
         ok = (gone and not live & gone
               and scrape.value("hydra_server_requests_total") == len(served)
+              and scrape.value("hydra_exited_children_total") >= len(gone)
+              and scrape.value("hydra_children") == len(live)
               and all(counted.get(pid, 0) == served.count(pid) for pid in live))
         if ok or time.monotonic() > deadline:
             break

@@ -403,7 +403,7 @@ def test_every_replica_of_a_pool_gets_the_venv(server, venvs):
     answers, lock = [], threading.Lock()
 
     def client(i):
-        data = get_json(server, "/pool?sleep=0.4&n=%d" % i)
+        data = get_json(server, "/pool?sleep=1.0&n=%d" % i)  # long enough to overlap
         with lock:
             answers.append(data)
 

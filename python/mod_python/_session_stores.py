@@ -404,7 +404,9 @@ class _MemcachedStore:
         # than lock_expiry at that very moment can cause.
         if token is not None and self.client.get(lock_key) != token:
             return False
-        return bool(self.client.set(key, payload, expire=_memcached_expiry(ttl)))
+        # + 1 as for locks: memcached's once-a-second clock may otherwise
+        # drop the session up to a second before its timeout.
+        return bool(self.client.set(key, payload, expire=_memcached_expiry(ttl) + 1))
 
     def delete(self, key):
         self.client.delete(key)

@@ -26,14 +26,27 @@
 # Every apache2 this script starts runs in the chroot and is stopped by its
 # pid; on exit any process left with its root in the chroot (only ones this
 # script started can be) is killed by pid and the chroot is removed. Every
-# step has a timeout; `make package-test` bounds the whole at 270 s.
+# step has a timeout; `make package-test` bounds the whole at 480 s.
 # Logs: build/package-test/ (next to the .deb). HYDRA_PACKAGE_MIRROR picks
-# the Debian mirror (default: the one debootstrap uses, deb.debian.org).
+# the Debian mirror; by default the host's own (the first bookworm source of
+# its apt configuration), since a machine may reach only the mirror it is
+# configured for, else deb.debian.org.
 set -euo pipefail
 
 deb=$(realpath "${1:?usage: $0 build/hydra_<version>_<arch>.deb}")
 here=$(dirname "$(realpath "$0")")
-mirror=${HYDRA_PACKAGE_MIRROR:-http://deb.debian.org/debian}
+
+# The URI of the host's first apt source for bookworm's main archive (deb822
+# .sources or one-line sources.list), or nothing.
+host_mirror() {
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+        /^URIs:/ { uri = $2 }
+        /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") { print uri; exit } }'
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+        awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }'
+}
+mirror=${HYDRA_PACKAGE_MIRROR:-$(host_mirror | head -n 1)}
+mirror=${mirror:-http://deb.debian.org/debian}
 logs=$(dirname "$deb")/package-test
 started=$SECONDS
 # The script's own output: a trap may run while a step's output goes to a log.
@@ -138,7 +151,7 @@ done
 # --- 2. a clean Debian 12 with apache2 ----------------------------------------
 root=$(mktemp -d /var/tmp/hydra-package-test.XXXXXX)
 chmod 755 "$root" # it becomes /, which www-data must be able to search
-step "debootstrap bookworm into $root"
+step "debootstrap bookworm from $mirror into $root"
 run timeout -k 10 200 debootstrap --variant=minbase bookworm "$root" "$mirror" >"$logs/debootstrap.log" 2>&1 ||
     { tail -n 30 "$logs/debootstrap.log" >&2; fail "debootstrap"; }
 printf '#!/bin/sh\n# install-test.sh: package scripts start no services here.\nexit 101\n' \
