@@ -38,14 +38,28 @@ here=$(dirname "$(realpath "$0")")
 
 # The URI of the host's first apt source for bookworm's main archive (deb822
 # .sources or one-line sources.list), or nothing.
+# Missing files are normal here: awk reads the ones that exist, and the
+# function never fails (set -e and pipefail would end the script silently).
 host_mirror() {
-    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
-        /^URIs:/ { uri = $2 }
-        /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") { print uri; exit } }'
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }'
+    local sources=() lists=() file
+    for file in /etc/apt/sources.list.d/*.sources; do [ -f "$file" ] && sources+=("$file"); done
+    for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$file" ] && lists+=("$file")
+    done
+    if [ ${#sources[@]} -gt 0 ]; then
+        awk '/^URIs:/ { uri = $2 }
+             /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm" && !done) { print uri; done = 1 } }' \
+            "${sources[@]}" || true
+    fi
+    if [ ${#lists[@]} -gt 0 ]; then
+        awk '$1 == "deb" && $3 == "bookworm" && !done { print $2; done = 1 }' "${lists[@]}" || true
+    fi
 }
-mirror=${HYDRA_PACKAGE_MIRROR:-$(host_mirror | head -n 1)}
+mirror=${HYDRA_PACKAGE_MIRROR:-}
+if [ -z "$mirror" ]; then
+    mirror=$(host_mirror)
+    mirror=${mirror%%$'\n'*}
+fi
 mirror=${mirror:-http://deb.debian.org/debian}
 logs=$(dirname "$deb")/package-test
 started=$SECONDS
