@@ -36,30 +36,18 @@ set -euo pipefail
 deb=$(realpath "${1:?usage: $0 build/hydra_<version>_<arch>.deb}")
 here=$(dirname "$(realpath "$0")")
 
-# The URI of the host's first apt source for bookworm's main archive (deb822
-# .sources or one-line sources.list), or nothing.
-# Missing files are normal here: awk reads the ones that exist, and the
-# function never fails (set -e and pipefail would end the script silently).
+# The URI of the host's first apt source for bookworm (deb822 .sources,
+# then one-line .list files), or nothing. A missing file is normal: awk
+# skips it, and `|| true` keeps set -e and pipefail from ending the script.
 host_mirror() {
-    local sources=() lists=() file
-    for file in /etc/apt/sources.list.d/*.sources; do [ -f "$file" ] && sources+=("$file"); done
-    for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -f "$file" ] && lists+=("$file")
-    done
-    if [ ${#sources[@]} -gt 0 ]; then
-        awk '/^URIs:/ { uri = $2 }
-             /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm" && !done) { print uri; done = 1 } }' \
-            "${sources[@]}" || true
-    fi
-    if [ ${#lists[@]} -gt 0 ]; then
-        awk '$1 == "deb" && $3 == "bookworm" && !done { print $2; done = 1 }' "${lists[@]}" || true
-    fi
+    awk '/^URIs:/ { uri = $2 }
+         /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm" && !done) { print uri; done = 1 } }' \
+        /etc/apt/sources.list.d/*.sources 2>/dev/null || true
+    awk '$1 == "deb" && $3 == "bookworm" && !done { print $2; done = 1 }' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true
 }
-mirror=${HYDRA_PACKAGE_MIRROR:-}
-if [ -z "$mirror" ]; then
-    mirror=$(host_mirror)
-    mirror=${mirror%%$'\n'*}
-fi
+mirror=${HYDRA_PACKAGE_MIRROR:-$(host_mirror)}
+mirror=${mirror%%$'\n'*}
 mirror=${mirror:-http://deb.debian.org/debian}
 logs=$(dirname "$deb")/package-test
 started=$SECONDS
