@@ -52,16 +52,19 @@ static apr_int64_t monotonic_usec(void)
 
 apr_size_t dispatch_metrics_size(int nchildren)
 {
-    return sizeof(hydra_metrics_shm) + (apr_size_t)nchildren * sizeof(hydra_metrics_child);
+    return _Alignof(hydra_metrics_shm) + sizeof(hydra_metrics_shm)
+           + (apr_size_t)nchildren * sizeof(hydra_metrics_child);
 }
 
-void dispatch_metrics_format(void *base, int nchildren)
+void *dispatch_metrics_format(void *mapping, int nchildren)
 {
-    hydra_metrics_shm *shm = base;
+    uintptr_t align = _Alignof(hydra_metrics_shm);
+    hydra_metrics_shm *shm = (hydra_metrics_shm *)(((uintptr_t)mapping + align - 1) & ~(align - 1));
 
     shm->magic = METRICS_MAGIC;
     shm->nchildren = (uint32_t)nchildren;
     shm->started = apr_time_now();
+    return shm;
 }
 
 /* A pid that no longer exists. A zombie still does (until its parent

@@ -76,12 +76,16 @@ typedef struct hydra_metrics_shm {
     hydra_metrics_child children[];
 } hydra_metrics_shm;
 
-/* Bytes of a segment for `nchildren` blocks. */
+/* Bytes of a mapping for `nchildren` blocks, with room to align the
+ * segment inside it. */
 apr_size_t dispatch_metrics_size(int nchildren);
 
-/* Lays out a fresh segment (the parent, post_config). `base` must be
- * zero-filled, as a new anonymous mapping is. */
-void dispatch_metrics_format(void *base, int nchildren);
+/* Lays out a fresh segment in `mapping` (the parent, post_config) and
+ * returns where it starts: the rows are cache-line aligned, and APR's
+ * shared memory hands out an address only 8-byte aligned (its own size
+ * header comes first). `mapping` must be zero-filled, as a new anonymous
+ * mapping is. */
+void *dispatch_metrics_format(void *mapping, int nchildren);
 
 /* child_init, before any interpreter exists: claims a free block (or that
  * of a child that died without releasing it) and releases it when

@@ -41,8 +41,7 @@ void metrics_post_config(apr_pool_t *pconf, server_rec *s)
                      limit);
         return;
     }
-    metrics_base = apr_shm_baseaddr_get(shm);
-    dispatch_metrics_format(metrics_base, limit);
+    metrics_base = dispatch_metrics_format(apr_shm_baseaddr_get(shm), limit);
 }
 
 void metrics_child_init(apr_pool_t *pchild, server_rec *s)

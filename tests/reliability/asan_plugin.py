@@ -11,6 +11,11 @@ directory is world-writable), and the run fails if any file holds an ASan
 error or a UBSan "runtime error", whatever the tests said: a child that
 died of an ASan report also fails the test that used it (crash lines).
 
+gcc's libubsan, loaded with the module by dlopen(), ignores log_path and
+writes to stderr, which is the server's error log: so every server's error
+log is read when the test closes it, and the sanitizer lines found there
+are copied to a file in the same directory (errorlog.<n>).
+
 Settings: leak detection off (CPython and APR keep memory until exit by
 design; reference leaks are test_refleak.py's job), PYTHONMALLOC=malloc so
 ASan sees each Python object instead of pymalloc's arenas.
@@ -24,10 +29,34 @@ import tempfile
 from pathlib import Path
 
 import apache_env
+import harness
 
 REPORT_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
 
 _log_dir = None
+_closed_servers = 0
+
+
+def _keep_error_log_reports(server):
+    """Copies `server`'s error log to the report directory when it holds
+    a sanitizer report (called before the server's files are removed)."""
+    global _closed_servers
+    text = server.error_log()
+    if any(marker in text for marker in REPORT_MARKERS):
+        _closed_servers += 1
+        (_log_dir / ("errorlog.%d" % _closed_servers)).write_text(
+            "error log of %s\n%s" % (server.path, text))
+
+
+def _install_error_log_check():
+    close = harness.ApacheServer.close
+
+    def close_keeping_reports(self):
+        self.stop()
+        _keep_error_log_reports(self)
+        close(self)
+
+    harness.ApacheServer.close = close_keeping_reports
 
 
 def pytest_configure(config):
@@ -51,6 +80,7 @@ def pytest_configure(config):
         UBSAN_OPTIONS="print_stacktrace=1:log_path=%s/ubsan" % _log_dir,
         PYTHONMALLOC="malloc",
     )
+    _install_error_log_check()
 
 
 def sanitizer_reports():
