@@ -34,17 +34,17 @@ import harness
 REPORT_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
 
 _log_dir = None
-_closed_servers = 0
+_error_logs_kept = 0
 
 
 def _keep_error_log_reports(server):
     """Copies `server`'s error log to the report directory when it holds
     a sanitizer report (called before the server's files are removed)."""
-    global _closed_servers
+    global _error_logs_kept
     text = server.error_log()
     if any(marker in text for marker in REPORT_MARKERS):
-        _closed_servers += 1
-        (_log_dir / ("errorlog.%d" % _closed_servers)).write_text(
+        _error_logs_kept += 1
+        (_log_dir / ("errorlog.%d" % _error_logs_kept)).write_text(
             "error log of %s\n%s" % (server.path, text))
 
 
@@ -52,9 +52,9 @@ def _install_error_log_check():
     close = harness.ApacheServer.close
 
     def close_keeping_reports(self):
-        self.stop()
+        self.stop()  # the children write their exit-time reports first
         _keep_error_log_reports(self)
-        close(self)
+        close(self)  # its own stop() finds the server gone
 
     harness.ApacheServer.close = close_keeping_reports
 
@@ -77,6 +77,7 @@ def pytest_configure(config):
             "detect_odr_violation=0",
             "allocator_may_return_null=1",
         ]),
+        # log_path for a toolchain that honours it; gcc 12's does not here.
         UBSAN_OPTIONS="print_stacktrace=1:log_path=%s/ubsan" % _log_dir,
         PYTHONMALLOC="malloc",
     )
