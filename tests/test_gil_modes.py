@@ -33,6 +33,11 @@ def spin(req):
     old = sys.getswitchinterval()
     sys.setswitchinterval(10.0)
     try:
+        # A waiter reads the interval when its wait for the GIL begins: one
+        # that began before the line above asks for the GIL after the old
+        # 5 ms. Letting go of the GIL once makes every later wait a 10 s one
+        # before B may act (a shared-GIL run saw the flag once without it).
+        time.sleep(0.05)
         mm[1] = 1                        # tell B that A spins now
         start = time.monotonic()
         seen = False
